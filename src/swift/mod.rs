@@ -1,0 +1,23 @@
+//! The Swift client layer: authentication, endpoint choice and object-storage HTTP.
+//!
+//! Nothing here knows about FUSE. The filesystem layer calls [`SwiftClient`] and gets
+//! [`SwiftError`]s back; turning those into errno values is the adapter's business.
+
+mod auth;
+mod client;
+mod error;
+mod names;
+mod secret;
+mod types;
+
+pub use auth::{
+    AuthVersion, CatalogEndpoint, ChosenEndpoint, Credentials, EndpointFilter, Interface, NameOrId,
+    Session, V2Secret, V3Identity, V3Project, authenticate, choose_endpoint,
+};
+pub use client::{ByteRange, ClientConfig, ListQuery, ObjectStream, SwiftClient};
+pub use error::SwiftError;
+pub use names::{ContainerName, ObjectName};
+pub use secret::Secret;
+pub use types::{
+    AccountInfo, ContainerInfo, ListEntry, ListedObject, Manifest, ObjectInfo, SloSegment,
+};
