@@ -10,6 +10,9 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$HERE/.."
+# test defaults, set BEFORE swift.env (whose defaults are xfs and 3600 s)
+export SWIFTMOUNT_LAB_STORAGE=${SWIFTMOUNT_LAB_STORAGE:-tmpfs}
+export KS_TOKEN_EXPIRATION=${KS_TOKEN_EXPIRATION:-60}   # short tokens: the tests exercise renewal
 # shellcheck source=scripts/swift.env
 . "$HERE/swift.env"
 # shellcheck source=scripts/lib.sh
@@ -20,8 +23,6 @@ need_root
 apt_need fuse3 pkg-config curl ca-certificates
 [ -e /dev/fuse ] || log "WARNING: /dev/fuse is missing: FUSE mount tests will fail"
 
-export SWIFTMOUNT_LAB_STORAGE=${SWIFTMOUNT_LAB_STORAGE:-tmpfs}
-export KS_TOKEN_EXPIRATION=${KS_TOKEN_EXPIRATION:-60}
 t=$(date +%s%N)
 "$HERE/swift-up.sh"
 log "swift-up took $(elapsed "$t")s"

@@ -275,7 +275,7 @@ impl SwiftClient {
                 .http
                 .request(spec.method.clone(), url.clone())
                 .headers(spec.headers.clone())
-                .header("X-Auth-Token", session.token.expose());
+                .header("X-Auth-Token", session.token.header_value());
             if let Some(body) = &spec.body {
                 req = req.body(body.clone());
             }
@@ -521,7 +521,7 @@ impl SwiftClient {
             .http
             .put(url.clone())
             .headers(spec.headers.clone())
-            .header("X-Auth-Token", session.token.expose())
+            .header("X-Auth-Token", session.token.header_value())
             .body(reqwest::Body::wrap_stream(body))
             .send()
             .await

@@ -17,6 +17,17 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// As an HTTP header value marked sensitive, so that HTTP-level debug output
+    /// (hyper, reqwest) prints `Sensitive` instead of the value.
+    pub(crate) fn header_value(&self) -> reqwest::header::HeaderValue {
+        // A token or key with bytes a header cannot carry would be refused by any
+        // server; sending it blank makes that a clean 401 instead of a panic.
+        let mut v = reqwest::header::HeaderValue::from_str(&self.0)
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+        v.set_sensitive(true);
+        v
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -16,7 +16,7 @@ pub(super) async fn authenticate(
     let resp = http
         .get(auth_url.clone())
         .header("X-Auth-User", user)
-        .header("X-Auth-Key", key.expose())
+        .header("X-Auth-Key", key.header_value())
         .send()
         .await
         .map_err(|e| SwiftError::from_reqwest(shown, e))?;

@@ -1,0 +1,202 @@
+//! Command-line arguments, turned into typed settings for the layers below.
+//!
+//! Option names follow Duplicati's OpenStack destination (`--auth-username`,
+//! `--openstack-region`, …) so a Duplicati URL and these flags say the same things.
+
+use crate::source::{self, Location, Settings, SourceError};
+use crate::swift::{ClientConfig, Credentials, EndpointFilter, Secret};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "swiftmount",
+    version,
+    about = "Mount an OpenStack Swift container (or a prefix inside it) as a directory",
+    long_about = "Mount an OpenStack Swift container (or a prefix inside it) as a directory.\n\n\
+        SOURCE is Duplicati's storage URL, openstack://<container>/<prefix>?auth-username=…&openstack-authuri=…, \
+        or <container>[/<prefix>] with the settings given as flags or OS_* / ST_* environment variables. \
+        A flag wins over the URL, which wins over the environment.\n\n\
+        Secrets are best passed in the environment (OS_PASSWORD, OS_API_KEY, OS_AUTH_TOKEN, \
+        OS_APPLICATION_CREDENTIAL_SECRET) or in files (--auth-password-file …): command-line \
+        arguments are visible to every user in ps."
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in, pick the endpoint and report the container, without mounting.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// openstack://<container>/<prefix>?… or <container>[/<prefix>]
+    pub source: String,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Authentication")]
+pub struct AuthArgs {
+    /// Identity endpoint: Keystone (…/v3, …/v2.0) or v1 auth (…/auth/v1.0) [env: OS_AUTH_URL, ST_AUTH]
+    #[arg(long, value_name = "URL")]
+    pub openstack_authuri: Option<String>,
+    /// v1, v2 or v3; by default inferred from the auth URL [env: OS_IDENTITY_API_VERSION]
+    #[arg(long, value_name = "VERSION")]
+    pub openstack_version: Option<String>,
+    /// [env: OS_USERNAME, ST_USER]
+    #[arg(long, value_name = "NAME")]
+    pub auth_username: Option<String>,
+    /// Visible in ps: prefer OS_PASSWORD or --auth-password-file [env: OS_PASSWORD, ST_KEY]
+    #[arg(long, value_name = "PASSWORD")]
+    pub auth_password: Option<String>,
+    /// Read the password from the first line of a file
+    #[arg(long, value_name = "FILE", conflicts_with = "auth_password")]
+    pub auth_password_file: Option<PathBuf>,
+    /// Rackspace-style API key (Keystone v2); wins over the password [env: OS_API_KEY]
+    #[arg(long, value_name = "KEY")]
+    pub openstack_apikey: Option<String>,
+    /// Read the API key from the first line of a file
+    #[arg(long, value_name = "FILE", conflicts_with = "openstack_apikey")]
+    pub openstack_apikey_file: Option<PathBuf>,
+    /// Project (tenant) name [env: OS_PROJECT_NAME, OS_TENANT_NAME]
+    #[arg(long, value_name = "NAME")]
+    pub openstack_tenant_name: Option<String>,
+    /// Project (tenant) id [env: OS_PROJECT_ID, OS_TENANT_ID]
+    #[arg(long, value_name = "ID")]
+    pub openstack_tenant_id: Option<String>,
+    /// Keystone v3 domain of both the user and the project [env: OS_DOMAIN_NAME]
+    #[arg(long, value_name = "NAME")]
+    pub openstack_domain_name: Option<String>,
+    /// Keystone v3 user domain, if it differs [env: OS_USER_DOMAIN_NAME]
+    #[arg(long, value_name = "NAME")]
+    pub openstack_user_domain_name: Option<String>,
+    /// Keystone v3 project domain, if it differs [env: OS_PROJECT_DOMAIN_NAME]
+    #[arg(long, value_name = "NAME")]
+    pub openstack_project_domain_name: Option<String>,
+    /// Region of the object-store endpoint; the first endpoint if none matches [env: OS_REGION_NAME]
+    #[arg(long, value_name = "REGION")]
+    pub openstack_region: Option<String>,
+    /// Endpoint interface: public, internal or admin [env: OS_INTERFACE]
+    #[arg(long, value_name = "INTERFACE")]
+    pub openstack_interface: Option<String>,
+    /// Keystone v3 application credential id [env: OS_APPLICATION_CREDENTIAL_ID]
+    #[arg(long, value_name = "ID")]
+    pub openstack_application_credential_id: Option<String>,
+    /// Application credential name (needs --auth-username) [env: OS_APPLICATION_CREDENTIAL_NAME]
+    #[arg(long, value_name = "NAME")]
+    pub openstack_application_credential_name: Option<String>,
+    /// Read the application credential secret from a file [env: OS_APPLICATION_CREDENTIAL_SECRET]
+    #[arg(long, value_name = "FILE")]
+    pub openstack_application_credential_secret_file: Option<PathBuf>,
+    /// Storage URL of a token made elsewhere (with --auth-token-file) [env: OS_STORAGE_URL]
+    #[arg(long, value_name = "URL")]
+    pub storage_url: Option<String>,
+    /// Read a pre-made token from a file [env: OS_AUTH_TOKEN]
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Network")]
+pub struct NetworkArgs {
+    /// Seconds to wait for a TCP/TLS connection
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub connect_timeout: u64,
+    /// Seconds to wait for the next bytes of a response
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// Extra attempts for a failed request that is safe to repeat
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: u32,
+    /// Do not verify TLS certificates (self-signed test clusters only)
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl NetworkArgs {
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            connect_timeout: Duration::from_secs(self.connect_timeout),
+            read_timeout: Duration::from_secs(self.timeout),
+            retries: self.retries,
+            insecure_tls: self.insecure,
+            ..ClientConfig::default()
+        }
+    }
+}
+
+impl AuthArgs {
+    fn settings(&self) -> Result<Settings, SourceError> {
+        let file = |what, path: &Option<PathBuf>| {
+            path.as_deref()
+                .map(|p| source::read_secret_file(what, p))
+                .transpose()
+        };
+        let password = match &self.auth_password {
+            Some(p) => {
+                log::warn!(
+                    "--auth-password is visible to other users in ps; prefer OS_PASSWORD or --auth-password-file"
+                );
+                Some(Secret::new(p.clone()))
+            }
+            None => file("the password", &self.auth_password_file)?,
+        };
+        let api_key = match &self.openstack_apikey {
+            Some(k) => Some(Secret::new(k.clone())),
+            None => file("the API key", &self.openstack_apikey_file)?,
+        };
+        Ok(Settings {
+            auth_url: self.openstack_authuri.clone(),
+            version: self.openstack_version.clone(),
+            username: self.auth_username.clone(),
+            user_id: None,
+            password,
+            api_key,
+            tenant_name: self.openstack_tenant_name.clone(),
+            tenant_id: self.openstack_tenant_id.clone(),
+            domain_name: self.openstack_domain_name.clone(),
+            user_domain_name: self.openstack_user_domain_name.clone(),
+            user_domain_id: None,
+            project_domain_name: self.openstack_project_domain_name.clone(),
+            project_domain_id: None,
+            region: self.openstack_region.clone(),
+            interface: self.openstack_interface.clone(),
+            app_cred_id: self.openstack_application_credential_id.clone(),
+            app_cred_name: self.openstack_application_credential_name.clone(),
+            app_cred_secret: file(
+                "the application credential secret",
+                &self.openstack_application_credential_secret_file,
+            )?,
+            storage_url: self.storage_url.clone(),
+            token: file("the token", &self.auth_token_file)?,
+        })
+    }
+
+    /// Merges flags, the SOURCE's URL options and the environment (in that order of
+    /// precedence) into credentials, and splits SOURCE into container and prefix.
+    pub fn resolve(
+        &self,
+        source_text: &str,
+    ) -> Result<(Location, Credentials, EndpointFilter), SourceError> {
+        let (location, from_url) = source::parse_source(source_text)?;
+        let from_env = Settings::from_env(|k| std::env::var(k).ok());
+        let merged = self.settings()?.over(from_url.over(from_env));
+        let (credentials, filter) = source::resolve(&merged)?;
+        Ok((location, credentials, filter))
+    }
+}

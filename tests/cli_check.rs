@@ -1,0 +1,244 @@
+//! `swiftmount check` as a user runs it: the real binary, a clean environment, the
+//! real Keystone / tempauth / Swift, and one clear line for each kind of bad input.
+
+mod common;
+
+use common::lab::{self, TestContainer};
+use common::v2_identity::{V2Identity, V2IdentityConfig};
+use std::process::{Command, Output};
+
+const SECRETS: &[&str] = &[
+    "lab-secret",
+    "demo-secret",
+    "demo-apikey",
+    "testing",
+    "appcred-secret",
+];
+
+/// Runs the binary with only the given environment (no stray OS_* of the caller).
+fn check(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_swiftmount"))
+        .arg("check")
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for s in SECRETS {
+        assert!(!all.contains(s), "secret {s:?} printed:\n{all}");
+    }
+    out
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The failure contract: non-zero exit, exactly one line on stderr, naming `what`.
+fn fails_with(out: &Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "should fail: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected:\n{stderr}");
+    assert!(stderr.starts_with("swiftmount: "), "{stderr}");
+    assert!(stderr.contains(what), "expected {what:?} in: {stderr}");
+}
+
+fn v3_url(container: &str, extra: &str) -> String {
+    format!(
+        "openstack://{container}/some/prefix?auth-username=labuser&openstack-authuri={}&openstack-version=v3\
+         &openstack-domain-name=labdomain&openstack-tenant-name=labproject{extra}",
+        lab::keystone_v3()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicati_url_v3_with_region_and_precedence() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "cli").await;
+    let pw = lab::labuser_password();
+    let url = v3_url(t.name.as_str(), "&openstack-region=RegionTwo");
+    let out = ok(&check(
+        &[&url],
+        &[("OS_PASSWORD", &pw), ("OS_REGION_NAME", "RegionOne")],
+    ));
+    assert!(out.contains("Keystone v3"), "{out}");
+    assert!(
+        out.contains("region:      RegionTwo"),
+        "URL beats env: {out}"
+    );
+    assert!(out.contains(":8081/v1/AUTH_"), "{out}");
+    assert!(out.contains("0 objects"), "{out}");
+    assert!(out.contains("some/prefix/"), "{out}");
+
+    // a flag beats the URL
+    let out = ok(&check(
+        &["--openstack-region", "regionone", &url],
+        &[("OS_PASSWORD", &pw)],
+    ));
+    assert!(out.contains(":8080/v1/AUTH_"), "{out}");
+
+    // a region matching none: the first endpoint, said so
+    let url = v3_url(t.name.as_str(), "&openstack-region=Atlantis");
+    let out = ok(&check(&[&url], &[("OS_PASSWORD", &pw)]));
+    assert!(out.contains("no endpoint in region \"Atlantis\""), "{out}");
+
+    // password from a file, trace logging on: still no secret anywhere
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, format!("{pw}\n")).unwrap();
+    let url = v3_url(t.name.as_str(), "");
+    ok(&check(
+        &["-vvv", "--auth-password-file", file.to_str().unwrap(), &url],
+        &[],
+    ));
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tempauth_from_st_variables() {
+    let t = TestContainer::new(lab::client(lab::tempauth()), "cli-v1").await;
+    let out = ok(&check(
+        &[t.name.as_str()],
+        &[
+            ("ST_AUTH", &lab::tempauth_url()),
+            ("ST_USER", "test:tester"),
+            ("ST_KEY", "testing"),
+        ],
+    ));
+    assert!(
+        out.contains("v1 (tempauth)") && out.contains("TEMPAUTH_test"),
+        "{out}"
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keystone_v2_password_and_api_key() {
+    let idp = V2Identity::start(V2IdentityConfig::from_env()).await;
+    let demo = lab::client(swiftmount::swift::Credentials::KeystoneV2 {
+        auth_url: url::Url::parse(&idp.base_url()).unwrap(),
+        username: "demo".into(),
+        secret: swiftmount::swift::V2Secret::Password(swiftmount::swift::Secret::new(
+            "demo-secret",
+        )),
+        tenant: Some(swiftmount::swift::NameOrId::Name("demo".into())),
+    });
+    let c = TestContainer::new(demo, "cli-v2").await;
+    // no openstack-version: an auth URI not ending in /v3 means v2, as in Duplicati
+    let url = format!(
+        "openstack://{}?auth-username=demo&openstack-tenant-name=demo&openstack-authuri={}&openstack-region=RegionTwo",
+        c.name,
+        idp.base_url()
+    );
+    let out = ok(&check(&[&url], &[("OS_PASSWORD", "demo-secret")]));
+    assert!(
+        out.contains("Keystone v2.0") && out.contains(":8081/"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "demo-apikey").unwrap();
+    let out = ok(&check(
+        &["--openstack-apikey-file", key.to_str().unwrap(), &url],
+        &[("OS_PASSWORD", "wrong: the API key wins")],
+    ));
+    assert!(out.contains("Keystone v2.0"), "{out}");
+
+    let empty = V2Identity::start(V2IdentityConfig {
+        empty_catalog: true,
+        ..V2IdentityConfig::from_env()
+    })
+    .await;
+    let url = format!(
+        "openstack://c?auth-username=demo&openstack-tenant-name=demo&openstack-authuri={}&openstack-region=Mars",
+        empty.base_url()
+    );
+    fails_with(&check(&[&url], &[("OS_PASSWORD", "demo-secret")]), "Mars");
+    c.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn application_credential_and_pre_made_token_from_env() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "cli-ac").await;
+    let (id, user_id, token) =
+        lab::make_app_credential(&lab::unique("cli-ac"), "appcred-secret").await;
+    let ks = lab::keystone_v3();
+    let out = ok(&check(
+        &[t.name.as_str()],
+        &[
+            ("OS_AUTH_URL", ks.as_str()),
+            ("OS_APPLICATION_CREDENTIAL_ID", id.as_str()),
+            ("OS_APPLICATION_CREDENTIAL_SECRET", "appcred-secret"),
+        ],
+    ));
+    assert!(out.contains("Keystone v3"), "{out}");
+    lab::delete_app_credential(&id, &user_id, &token).await;
+
+    let session = t.client.session().await.unwrap();
+    let out = ok(&check(
+        &[t.name.as_str()],
+        &[
+            ("OS_STORAGE_URL", session.storage_url.as_str()),
+            ("OS_AUTH_TOKEN", session.token.expose()),
+        ],
+    ));
+    assert!(out.contains("pre-authenticated token"), "{out}");
+    assert!(
+        !out.contains(session.token.expose()),
+        "token printed: {out}"
+    );
+    t.cleanup().await;
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    let pw = lab::labuser_password();
+    let env = [("OS_PASSWORD", pw.as_str())];
+    fails_with(
+        &check(&[&v3_url("c", "")], &[("OS_PASSWORD", "wrong")]),
+        "401",
+    );
+    fails_with(&check(&["s3://bucket/x"], &env), "openstack://");
+    fails_with(
+        &check(&["openstack://?auth-username=x"], &env),
+        "no container",
+    );
+    fails_with(
+        &check(&["openstack://c?auth-pasword=x"], &env),
+        "auth-pasword",
+    );
+    fails_with(
+        &check(&[&v3_url("c", "&openstack-version=v9")], &env),
+        "openstack-version",
+    );
+    fails_with(
+        &check(
+            &["openstack://c?openstack-authuri=http://127.0.0.1:5000/v3"],
+            &env,
+        ),
+        "no username",
+    );
+    fails_with(
+        &check(
+            &["openstack://c?auth-username=u&openstack-authuri=http://127.0.0.1:9/v3"],
+            &env,
+        ),
+        "cannot reach http://127.0.0.1:9/v3/auth/tokens",
+    );
+    fails_with(&check(&["c"], &[]), "no auth URL");
+    fails_with(
+        &check(&[&v3_url(&lab::unique("absent"), "")], &env),
+        "not found",
+    );
+}

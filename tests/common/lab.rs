@@ -1,0 +1,168 @@
+//! Where the local test Swift + Keystone live (started by `scripts/swift-up.sh`) and
+//! how to log in to them. Every value can be overridden from the environment so the
+//! same tests can run against another cluster.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use swiftmount::swift::{
+    ClientConfig, ContainerName, Credentials, EndpointFilter, Interface, ListEntry, ListQuery,
+    NameOrId, ObjectName, Secret, SwiftClient, V3Identity, V3Project,
+};
+use url::Url;
+
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+pub fn keystone_v3() -> String {
+    env_or("SWIFTMOUNT_TEST_KEYSTONE", "http://127.0.0.1:5000/v3")
+}
+
+pub fn tempauth_url() -> String {
+    env_or(
+        "SWIFTMOUNT_TEST_TEMPAUTH",
+        "http://127.0.0.1:8080/auth/v1.0",
+    )
+}
+
+/// Port of the RegionOne / RegionTwo proxy, to tell which endpoint was chosen.
+pub const REGION_ONE_PORT: u16 = 8080;
+pub const REGION_TWO_PORT: u16 = 8081;
+
+pub fn labuser_password() -> String {
+    env_or("SWIFTMOUNT_TEST_LAB_PASSWORD", "lab-secret")
+}
+
+/// labuser in the non-default domain `labdomain`, project `labproject`.
+pub fn labuser_v3() -> Credentials {
+    Credentials::KeystoneV3 {
+        auth_url: Url::parse(&keystone_v3()).unwrap(),
+        identity: V3Identity::Password {
+            user: NameOrId::Name("labuser".into()),
+            user_domain: Some(NameOrId::Name("labdomain".into())),
+            password: Secret::new(labuser_password()),
+        },
+        project: Some(V3Project {
+            project: NameOrId::Name("labproject".into()),
+            domain: Some(NameOrId::Name("labdomain".into())),
+        }),
+    }
+}
+
+pub fn tempauth() -> Credentials {
+    Credentials::TempAuth {
+        auth_url: Url::parse(&tempauth_url()).unwrap(),
+        user: "test:tester".into(),
+        key: Secret::new(env_or("SWIFTMOUNT_TEST_TEMPAUTH_KEY", "testing")),
+    }
+}
+
+pub fn region(name: Option<&str>) -> EndpointFilter {
+    EndpointFilter {
+        region: name.map(str::to_string),
+        interface: Interface::Public,
+    }
+}
+
+pub fn client(creds: Credentials) -> Arc<SwiftClient> {
+    Arc::new(SwiftClient::new(creds, region(None), ClientConfig::default()).unwrap())
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(tag: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "t-{tag}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
+}
+
+pub fn obj(name: &str) -> ObjectName {
+    ObjectName::new(name).unwrap()
+}
+
+/// A fresh container for one test; `cleanup` empties and deletes it.
+pub struct TestContainer {
+    pub client: Arc<SwiftClient>,
+    pub name: ContainerName,
+}
+
+impl TestContainer {
+    pub async fn new(client: Arc<SwiftClient>, tag: &str) -> Self {
+        let name = ContainerName::new(unique(tag)).unwrap();
+        client.create_container(&name).await.unwrap();
+        TestContainer { client, name }
+    }
+
+    pub async fn cleanup(self) {
+        let rows = self
+            .client
+            .list_all(&self.name, &ListQuery::default())
+            .await
+            .unwrap();
+        for row in rows {
+            if let ListEntry::Object(o) = row {
+                self.client
+                    .delete_object(&self.name, &obj(&o.name))
+                    .await
+                    .unwrap();
+            }
+        }
+        self.client.delete_container(&self.name).await.unwrap();
+    }
+}
+
+/// Creates an application credential for labuser through Keystone's API.
+pub async fn make_app_credential(name: &str, secret: &str) -> (String, String, String) {
+    let http = reqwest::Client::new();
+    let ks = keystone_v3();
+    let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "labuser", "domain": {"name": "labdomain"}, "password": labuser_password()}}},
+        "scope": {"project": {"name": "labproject", "domain": {"name": "labdomain"}}}}});
+    let resp = http
+        .post(format!("{ks}/auth/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let token = resp.headers()["x-subject-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let doc: serde_json::Value = resp.json().await.unwrap();
+    let user_id = doc["token"]["user"]["id"].as_str().unwrap().to_string();
+    let resp = http
+        .post(format!("{ks}/users/{user_id}/application_credentials"))
+        .header("X-Auth-Token", &token)
+        .json(&serde_json::json!({"application_credential": {"name": name, "secret": secret}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
+    let doc: serde_json::Value = resp.json().await.unwrap();
+    let id = doc["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, user_id, token)
+}
+
+pub async fn delete_app_credential(id: &str, user_id: &str, token: &str) {
+    let resp = reqwest::Client::new()
+        .delete(format!(
+            "{}/users/{user_id}/application_credentials/{id}",
+            keystone_v3()
+        ))
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+}
