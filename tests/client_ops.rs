@@ -45,7 +45,7 @@ async fn object_round_trip_with_awkward_names() {
         );
         let got = t
             .client
-            .get_range(&t.name, &obj(name), 0..data.len() as u64)
+            .get_range(&t.name, &obj(name), 0..data.len() as u64, None)
             .await
             .unwrap();
         assert_eq!(got, data, "{name}");
@@ -75,13 +75,13 @@ async fn ranged_reads_and_streams() {
         .unwrap();
     let got = t
         .client
-        .get_range(&t.name, &o, 12345..2_000_000)
+        .get_range(&t.name, &o, 12345..2_000_000, None)
         .await
         .unwrap();
     assert_eq!(&got[..], &data[12345..2_000_000]);
     let mut s = t
         .client
-        .get_object(&t.name, &o, Some(100..200))
+        .get_object(&t.name, &o, Some(100..200), None)
         .await
         .unwrap();
     assert_eq!(
@@ -96,10 +96,32 @@ async fn ranged_reads_and_streams() {
     assert_eq!(&body[..], &data[100..200]);
     let err = t
         .client
-        .get_range(&t.name, &o, data.len() as u64 + 10..data.len() as u64 + 20)
+        .get_range(
+            &t.name,
+            &o,
+            data.len() as u64 + 10..data.len() as u64 + 20,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, SwiftError::RangeNotSatisfiable(_)), "{err:?}");
+    let etag = t
+        .client
+        .head_object(&t.name, &o)
+        .await
+        .unwrap()
+        .etag
+        .unwrap();
+    t.client
+        .get_range(&t.name, &o, 0..10, Some(&etag))
+        .await
+        .unwrap();
+    let err = t
+        .client
+        .get_range(&t.name, &o, 0..10, Some("0123456789abcdef0123456789abcdef"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SwiftError::PreconditionFailed(_)), "{err:?}");
     let err = t
         .client
         .head_object(&t.name, &obj("missing"))
@@ -245,7 +267,7 @@ async fn copy_delete_and_slo() {
         (whole.len() as u64, Some(Manifest::Slo))
     );
     let got = client
-        .get_range(&t.name, &obj("big file"), 1_048_000..1_049_000)
+        .get_range(&t.name, &obj("big file"), 1_048_000..1_049_000, None)
         .await
         .unwrap();
     assert_eq!(&got[..], &whole[1_048_000..1_049_000]);
@@ -300,7 +322,10 @@ async fn copy_delete_and_slo() {
         .await
         .unwrap();
     assert_eq!(
-        client.get_range(&t.name, &obj("b c"), 0..5).await.unwrap(),
+        client
+            .get_range(&t.name, &obj("b c"), 0..5, None)
+            .await
+            .unwrap(),
         Bytes::from_static(b"hello")
     );
     client.delete_object(&t.name, &obj("a")).await.unwrap();

@@ -412,14 +412,19 @@ impl SwiftClient {
 
     /// GETs an object or a range of it as a stream. Retries cover getting the
     /// response; a failure mid-body reaches the stream's reader, who may resume with
-    /// a range from where it stopped.
+    /// a range from where it stopped. With `if_match`, a changed object is refused
+    /// (412, [`SwiftError::PreconditionFailed`]) instead of mixing two versions.
     pub async fn get_object(
         &self,
         c: &ContainerName,
         o: &ObjectName,
         range: Option<ByteRange>,
+        if_match: Option<&str>,
     ) -> Result<ObjectStream, SwiftError> {
         let mut spec = RequestSpec::new(Method::GET, Some(c), Some(o));
+        if let Some(etag) = if_match {
+            spec = spec.header("if-match", &format!("\"{etag}\""))?;
+        }
         if let Some(r) = &range {
             if r.is_empty() {
                 return Err(SwiftError::Config(format!(
@@ -446,11 +451,12 @@ impl SwiftClient {
         c: &ContainerName,
         o: &ObjectName,
         range: ByteRange,
+        if_match: Option<&str>,
     ) -> Result<Bytes, SwiftError> {
         let mut attempt = 0;
         loop {
             let result = async {
-                let mut stream = self.get_object(c, o, Some(range.clone())).await?;
+                let mut stream = self.get_object(c, o, Some(range.clone()), if_match).await?;
                 let mut buf = bytes::BytesMut::with_capacity((range.end - range.start) as usize);
                 while let Some(chunk) = stream.body.next().await {
                     buf.extend_from_slice(&chunk?);

@@ -1,0 +1,86 @@
+//! The one error type of the filesystem layer, and its one mapping to errno.
+
+use crate::swift::SwiftError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("not a directory")]
+    NotADirectory,
+    #[error("is a directory")]
+    IsADirectory,
+    #[error("name longer than 255 bytes")]
+    NameTooLong,
+    #[error("name cannot be stored in Swift: {0}")]
+    InvalidName(String),
+    #[error("read-only mount")]
+    ReadOnly,
+    #[error("unknown inode {0}")]
+    UnknownInode(u64),
+    #[error("unknown file handle {0}")]
+    UnknownHandle(u64),
+    #[error("object changed while it was open")]
+    Stale,
+    #[error(transparent)]
+    Swift(#[from] SwiftError),
+}
+
+impl FsError {
+    /// The errno an application sees. Exhaustive on purpose: a new variant must
+    /// decide its errno here.
+    pub fn errno(&self) -> i32 {
+        match self {
+            FsError::NotFound => libc::ENOENT,
+            FsError::NotADirectory => libc::ENOTDIR,
+            FsError::IsADirectory => libc::EISDIR,
+            FsError::NameTooLong => libc::ENAMETOOLONG,
+            FsError::InvalidName(_) => libc::EINVAL,
+            FsError::ReadOnly => libc::EROFS,
+            FsError::UnknownInode(_) | FsError::UnknownHandle(_) => libc::EBADF,
+            FsError::Stale => libc::ESTALE,
+            FsError::Swift(e) => match e {
+                SwiftError::NotFound(_) => libc::ENOENT,
+                SwiftError::Forbidden { .. } | SwiftError::AuthFailed { .. } => libc::EACCES,
+                SwiftError::Conflict(_) => libc::EBUSY,
+                SwiftError::PreconditionFailed(_) => libc::ESTALE,
+                SwiftError::RangeNotSatisfiable(_) => libc::EINVAL,
+                SwiftError::InvalidName { .. } => libc::EINVAL,
+                SwiftError::Http { status: 413, .. } | SwiftError::Http { status: 507, .. } => {
+                    libc::ENOSPC
+                }
+                SwiftError::Timeout { .. } => libc::ETIMEDOUT,
+                SwiftError::Config(_)
+                | SwiftError::Unreachable { .. }
+                | SwiftError::NoEndpoint(_)
+                | SwiftError::Http { .. }
+                | SwiftError::InvalidResponse { .. }
+                | SwiftError::ChecksumMismatch { .. }
+                | SwiftError::Transfer { .. } => libc::EIO,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swift_errors_map_to_errno() {
+        assert_eq!(FsError::Swift(SwiftError::NotFound("x".into())).errno(), libc::ENOENT);
+        let quota = SwiftError::Http {
+            method: "PUT".into(),
+            what: "x".into(),
+            status: 413,
+            detail: String::new(),
+        };
+        assert_eq!(FsError::Swift(quota).errno(), libc::ENOSPC);
+        let down = SwiftError::Unreachable {
+            url: "u".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(FsError::Swift(down).errno(), libc::EIO);
+        assert_eq!(FsError::NameTooLong.errno(), libc::ENAMETOOLONG);
+    }
+}

@@ -1,0 +1,187 @@
+//! Turning a Swift listing (with `delimiter=/`) into the entries of one directory.
+//!
+//! Object names are paths; the rules for names a directory cannot show:
+//! - an empty segment (`a//b`), `.` or `..`, or a segment over 255 bytes: the object
+//!   is left out (it stays in Swift, untouched);
+//! - a name that is both an object and a folder (`a` and `a/b`): the folder wins and the
+//!   object `a` is hidden, as in mountpoint-s3;
+//! - a folder marker (`a/` zero-byte, or `a` with content type `application/directory`)
+//!   and an implicit folder `a/` are the same directory.
+
+use crate::swift::{ListEntry, ListedObject};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// Longest name a directory entry may have (NAME_MAX on Linux and macOS).
+pub const NAME_MAX: usize = 255;
+
+/// Why a path segment cannot be a file name.
+pub fn segment_problem(seg: &str) -> Option<&'static str> {
+    if seg.is_empty() {
+        Some("empty path segment")
+    } else if seg == "." || seg == ".." {
+        Some("'.' or '..' segment")
+    } else if seg.len() > NAME_MAX {
+        Some("segment longer than 255 bytes")
+    } else {
+        None
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    File(FileMeta),
+    /// `marker` is the folder's own object, if it has one.
+    Dir { marker: Option<FileMeta> },
+}
+
+/// What a listing row says about an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileMeta {
+    pub size: u64,
+    pub etag: String,
+    pub modified: Option<SystemTime>,
+}
+
+impl FileMeta {
+    fn from_listing(o: &ListedObject) -> Self {
+        FileMeta {
+            size: o.bytes,
+            etag: o.hash.clone(),
+            modified: o.modified(),
+        }
+    }
+}
+
+/// Content types that mark an object as a folder (swiftclient, rclone, svfs, cloudfuse).
+pub fn is_directory_marker_type(content_type: &str) -> bool {
+    let ct = content_type.split(';').next().unwrap_or_default().trim();
+    ct.eq_ignore_ascii_case("application/directory") || ct.eq_ignore_ascii_case("application/x-directory")
+}
+
+/// Builds the entries of the directory whose objects start with `dir_key` (empty or
+/// ending in `/`), from listing rows fetched with that prefix and `delimiter=/`.
+/// Returns entries by name, and how many rows were left out.
+pub fn entries_from_rows(dir_key: &str, rows: &[ListEntry]) -> (BTreeMap<String, EntryKind>, usize) {
+    let mut entries: BTreeMap<String, EntryKind> = BTreeMap::new();
+    let mut skipped = 0;
+    for row in rows {
+        let (seg, kind) = match row {
+            ListEntry::Subdir { subdir } => {
+                let Some(rest) = subdir.strip_prefix(dir_key) else {
+                    skipped += 1;
+                    continue;
+                };
+                (rest.strip_suffix('/').unwrap_or(rest), EntryKind::Dir { marker: None })
+            }
+            ListEntry::Object(o) => {
+                let Some(rest) = o.name.strip_prefix(dir_key) else {
+                    skipped += 1;
+                    continue;
+                };
+                if rest.is_empty() {
+                    // the folder's own `dir/` marker
+                    continue;
+                }
+                if let Some(seg) = rest.strip_suffix('/') {
+                    // `name/` object when listing with a delimiter that Swift did not
+                    // fold into a subdir (it does fold; kept for other implementations)
+                    (seg, EntryKind::Dir { marker: Some(FileMeta::from_listing(o)) })
+                } else if is_directory_marker_type(&o.content_type) {
+                    (rest, EntryKind::Dir { marker: Some(FileMeta::from_listing(o)) })
+                } else {
+                    (rest, EntryKind::File(FileMeta::from_listing(o)))
+                }
+            }
+        };
+        if let Some(problem) = segment_problem(seg) {
+            log::debug!("hiding {dir_key}{seg:?}: {problem}");
+            skipped += 1;
+            continue;
+        }
+        match (entries.get_mut(seg), kind) {
+            (None, kind) => {
+                entries.insert(seg.to_string(), kind);
+            }
+            // a folder shadows a file of the same name
+            (Some(existing @ EntryKind::File(_)), dir @ EntryKind::Dir { .. }) => {
+                log::warn!("{dir_key}{seg} is both an object and a folder; showing the folder");
+                skipped += 1;
+                *existing = dir;
+            }
+            (Some(EntryKind::Dir { .. }), EntryKind::File(_)) => {
+                log::warn!("{dir_key}{seg} is both an object and a folder; showing the folder");
+                skipped += 1;
+            }
+            (Some(EntryKind::Dir { marker }), EntryKind::Dir { marker: m }) => {
+                if marker.is_none() {
+                    *marker = m;
+                }
+            }
+            (Some(EntryKind::File(_)), EntryKind::File(_)) => skipped += 1,
+        }
+    }
+    (entries, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(name: &str, bytes: u64, ct: &str) -> ListEntry {
+        ListEntry::Object(ListedObject {
+            name: name.into(),
+            bytes,
+            hash: "h".into(),
+            last_modified: "2026-11-25T10:00:00.000000".into(),
+            content_type: ct.into(),
+        })
+    }
+
+    fn sub(s: &str) -> ListEntry {
+        ListEntry::Subdir { subdir: s.into() }
+    }
+
+    #[test]
+    fn files_folders_and_markers() {
+        let rows = vec![
+            obj("p/", 0, "application/octet-stream"), // own marker
+            obj("p/a.txt", 3, "text/plain"),
+            sub("p/b/"),
+            obj("p/c", 0, "application/directory"),
+            sub("p/c/"),
+            obj("p/d", 5, "text/plain"),
+            sub("p/d/"),
+        ];
+        let (e, skipped) = entries_from_rows("p/", &rows);
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["a.txt", "b", "c", "d"]);
+        assert!(matches!(e["a.txt"], EntryKind::File(FileMeta { size: 3, .. })));
+        assert!(matches!(e["b"], EntryKind::Dir { marker: None }));
+        assert!(matches!(e["c"], EntryKind::Dir { marker: Some(_) }), "marker and subdir merge");
+        assert!(matches!(e["d"], EntryKind::Dir { .. }), "folder shadows file");
+        assert_eq!(skipped, 1);
+    }
+
+    #[test]
+    fn unrepresentable_names_are_hidden_not_fatal() {
+        let long = format!("p/{}", "x".repeat(256));
+        let rows = vec![
+            sub("p//"),
+            obj("p/.", 1, ""),
+            obj("p/..", 1, ""),
+            obj(&long, 1, ""),
+            obj("p/ok", 1, ""),
+        ];
+        let (e, skipped) = entries_from_rows("p/", &rows);
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["ok"]);
+        assert_eq!(skipped, 4);
+    }
+
+    #[test]
+    fn marker_content_types() {
+        assert!(is_directory_marker_type("application/directory"));
+        assert!(is_directory_marker_type("application/directory; charset=utf-8"));
+        assert!(is_directory_marker_type("application/x-directory"));
+        assert!(!is_directory_marker_type("text/plain"));
+    }
+}
