@@ -6,6 +6,7 @@
 use crate::source::{self, Location, Settings, SourceError};
 use crate::swift::{ClientConfig, Credentials, EndpointFilter, Secret};
 use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,6 +14,13 @@ use std::time::Duration;
 #[command(
     name = "swiftmount",
     version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Mount options can also be given as -o OPT[,OPT…], as mount(8) and fstab pass them \
+        (mount -t fuse.swiftmount SOURCE DIR -o ro,allow_other,dir_cache_ttl=60): each \
+        key=value is the flag --key value (with _ for -), ro is --read-only, nonempty is \
+        --allow-non-empty, and generic options such as rw, nodev, nosuid, noauto, _netdev \
+        and x-* are accepted and ignored.",
     about = "Mount an OpenStack Swift container (or a prefix inside it) as a directory",
     long_about = "Mount an OpenStack Swift container (or a prefix inside it) as a directory.\n\n\
         SOURCE is Duplicati's storage URL, openstack://<container>/<prefix>?auth-username=…&openstack-authuri=…, \
@@ -28,7 +36,150 @@ pub struct Cli {
     pub verbose: u8,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub mount: MountArgs,
+}
+
+impl Cli {
+    /// Parses the process arguments, `-o` options included.
+    pub fn parse_args() -> Self {
+        Cli::parse_from(expand_mount_options(std::env::args_os()))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// openstack://<container>/<prefix>?… or <container>[/<prefix>]
+    #[arg(required = true)]
+    pub source: Option<String>,
+
+    /// An empty directory to mount on
+    #[arg(required = true)]
+    pub mountpoint: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
+
+    #[command(flatten)]
+    pub options: MountOptions,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Mount")]
+pub struct MountOptions {
+    /// Stay in the foreground (default: return once the mount is up)
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// Refuse every change (writes, deletes, renames)
+    #[arg(long)]
+    pub read_only: bool,
+    /// Let other users use the mount (needs user_allow_other in /etc/fuse.conf)
+    #[arg(long, conflicts_with = "allow_root")]
+    pub allow_other: bool,
+    /// Let root use the mount too
+    #[arg(long)]
+    pub allow_root: bool,
+    /// Mount even if the mount point is not empty (its files are hidden meanwhile)
+    #[arg(long)]
+    pub allow_non_empty: bool,
+    /// Owner of every file [default: the mounting user]
+    #[arg(long)]
+    pub uid: Option<u32>,
+    /// Group of every file [default: the mounting user's group]
+    #[arg(long)]
+    pub gid: Option<u32>,
+    /// Permission bits of files, in octal
+    #[arg(long, value_name = "MODE", default_value = "0644", value_parser = parse_mode)]
+    pub file_mode: u16,
+    /// Permission bits of folders, in octal
+    #[arg(long, value_name = "MODE", default_value = "0755", value_parser = parse_mode)]
+    pub dir_mode: u16,
+    /// Seconds a folder listing is trusted before Swift is asked again (0: always ask)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub dir_cache_ttl: u64,
+    /// Most folder listings kept in memory
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub dir_cache_size: u64,
+    /// Write the log here (in the background the log has nowhere else to go)
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+fn parse_mode(s: &str) -> Result<u16, String> {
+    u16::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode like 0644"))
+}
+
+/// mount(8) options that say nothing to us.
+const IGNORED_MOUNT_OPTIONS: &[&str] = &[
+    "rw",
+    "dev",
+    "nodev",
+    "suid",
+    "nosuid",
+    "exec",
+    "noexec",
+    "auto",
+    "noauto",
+    "user",
+    "nouser",
+    "users",
+    "_netdev",
+    "defaults",
+    "async",
+    "atime",
+    "noatime",
+    "relatime",
+    "nofail",
+    "default_permissions",
+];
+
+/// Rewrites `-o a,b=c` (as mount.fuse3 and fstab pass options) into `--a --b c`.
+pub fn expand_mount_options<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let list = match arg.to_str() {
+            Some("-o") => match args.next() {
+                Some(v) => v,
+                None => {
+                    out.push(arg);
+                    continue;
+                }
+            },
+            Some(a) if a.starts_with("-o") && a.len() > 2 => a[2..].into(),
+            _ => {
+                out.push(arg);
+                continue;
+            }
+        };
+        for opt in list.to_string_lossy().split(',').filter(|o| !o.is_empty()) {
+            let (key, value) = match opt.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (opt, None),
+            };
+            if IGNORED_MOUNT_OPTIONS.contains(&key) || key.starts_with("x-") {
+                continue;
+            }
+            let flag = match key {
+                "ro" => "read-only".to_string(),
+                "nonempty" => "allow-non-empty".to_string(),
+                k => k.replace('_', "-"),
+            };
+            out.push(format!("--{flag}").into());
+            if let Some(v) = value {
+                out.push(v.into());
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,5 +349,64 @@ impl AuthArgs {
         let merged = self.settings()?.over(from_url.over(from_env));
         let (credentials, filter) = source::resolve(&merged)?;
         Ok((location, credentials, filter))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: &[&str]) -> Vec<String> {
+        expand_mount_options(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn mount_options_become_flags() {
+        assert_eq!(
+            expand(&[
+                "swiftmount",
+                "src",
+                "/mnt",
+                "-o",
+                "rw,nodev,ro,allow_other,dir_cache_ttl=5,x-systemd.automount,nonempty"
+            ]),
+            [
+                "swiftmount",
+                "src",
+                "/mnt",
+                "--read-only",
+                "--allow-other",
+                "--dir-cache-ttl",
+                "5",
+                "--allow-non-empty"
+            ]
+        );
+        assert_eq!(expand(&["s", "-ouid=7"]), ["s", "--uid", "7"]);
+    }
+
+    #[test]
+    fn mount_and_check_forms_parse() {
+        let cli = Cli::try_parse_from(expand(&[
+            "swiftmount",
+            "c/p",
+            "/mnt",
+            "-o",
+            "ro,file_mode=0600",
+        ]))
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert!(cli.mount.options.read_only);
+        assert_eq!(cli.mount.options.file_mode, 0o600);
+        let cli = Cli::try_parse_from(["swiftmount", "check", "c"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Check(_))));
+        assert!(
+            Cli::try_parse_from(["swiftmount", "c"]).is_err(),
+            "mount point missing"
+        );
+        assert!(Cli::try_parse_from(["swiftmount", "c", "/m", "--file-mode", "999"]).is_err());
+        assert!(Cli::try_parse_from(expand(&["swiftmount", "c", "/m", "-o", "bogus"])).is_err());
     }
 }

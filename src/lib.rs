@@ -15,3 +15,6 @@ pub fn report(e: &dyn std::fmt::Display) -> std::process::ExitCode {
     eprintln!("swiftmount: {e}");
     std::process::ExitCode::FAILURE
 }
+pub mod fs;
+pub mod fuse;
+pub mod mount;

@@ -1,13 +1,24 @@
-//! Log set-up: stderr, `warn` by default, louder with `-v`, `RUST_LOG` wins.
+//! Log set-up: stderr (or a file), `warn` by default, louder with `-v`, `RUST_LOG` wins.
 
-pub fn init(verbose: u8) {
+use std::path::Path;
+
+pub fn init(verbose: u8, file: Option<&Path>) -> std::io::Result<()> {
     let default = match verbose {
         0 => "warn",
         1 => "swiftmount=info,warn",
         2 => "swiftmount=debug,info",
         _ => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format_timestamp_millis()
-        .init();
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    builder.format_timestamp_millis();
+    if let Some(path) = file {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        builder.target(env_logger::Target::Pipe(Box::new(f)));
+    }
+    builder.init();
+    Ok(())
 }

@@ -1,20 +1,31 @@
-use clap::Parser;
 use swiftmount::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    swiftmount::logging::init(cli.verbose);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return swiftmount::report(&e),
+    let cli = Cli::parse_args();
+    let log_file = match &cli.command {
+        None => cli.mount.options.log_file.as_deref(),
+        Some(_) => None,
     };
-    let result = match &cli.command {
-        Command::Check(args) => {
-            runtime.block_on(swiftmount::check::run(args, &mut std::io::stdout()))
+    if let Err(e) = swiftmount::logging::init(cli.verbose, log_file) {
+        return swiftmount::report(&e);
+    }
+    match &cli.command {
+        Some(Command::Check(args)) => {
+            let result = tokio::runtime::Runtime::new()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| {
+                    rt.block_on(swiftmount::check::run(args, &mut std::io::stdout()))
+                        .map_err(|e| e.to_string())
+                });
+            match result {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => swiftmount::report(&e),
+            }
         }
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => swiftmount::report(&e),
+        None => match swiftmount::mount::run(&cli.mount) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) if e.already_reported() => std::process::ExitCode::FAILURE,
+            Err(e) => swiftmount::report(&e),
+        },
     }
 }

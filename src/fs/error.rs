@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn swift_errors_map_to_errno() {
-        assert_eq!(FsError::Swift(SwiftError::NotFound("x".into())).errno(), libc::ENOENT);
+        assert_eq!(
+            FsError::Swift(SwiftError::NotFound("x".into())).errno(),
+            libc::ENOENT
+        );
         let quota = SwiftError::Http {
             method: "PUT".into(),
             what: "x".into(),

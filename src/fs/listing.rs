@@ -32,7 +32,9 @@ pub fn segment_problem(seg: &str) -> Option<&'static str> {
 pub enum EntryKind {
     File(FileMeta),
     /// `marker` is the folder's own object, if it has one.
-    Dir { marker: Option<FileMeta> },
+    Dir {
+        marker: Option<FileMeta>,
+    },
 }
 
 /// What a listing row says about an object.
@@ -56,13 +58,17 @@ impl FileMeta {
 /// Content types that mark an object as a folder (swiftclient, rclone, svfs, cloudfuse).
 pub fn is_directory_marker_type(content_type: &str) -> bool {
     let ct = content_type.split(';').next().unwrap_or_default().trim();
-    ct.eq_ignore_ascii_case("application/directory") || ct.eq_ignore_ascii_case("application/x-directory")
+    ct.eq_ignore_ascii_case("application/directory")
+        || ct.eq_ignore_ascii_case("application/x-directory")
 }
 
 /// Builds the entries of the directory whose objects start with `dir_key` (empty or
 /// ending in `/`), from listing rows fetched with that prefix and `delimiter=/`.
 /// Returns entries by name, and how many rows were left out.
-pub fn entries_from_rows(dir_key: &str, rows: &[ListEntry]) -> (BTreeMap<String, EntryKind>, usize) {
+pub fn entries_from_rows(
+    dir_key: &str,
+    rows: &[ListEntry],
+) -> (BTreeMap<String, EntryKind>, usize) {
     let mut entries: BTreeMap<String, EntryKind> = BTreeMap::new();
     let mut skipped = 0;
     for row in rows {
@@ -72,7 +78,10 @@ pub fn entries_from_rows(dir_key: &str, rows: &[ListEntry]) -> (BTreeMap<String,
                     skipped += 1;
                     continue;
                 };
-                (rest.strip_suffix('/').unwrap_or(rest), EntryKind::Dir { marker: None })
+                (
+                    rest.strip_suffix('/').unwrap_or(rest),
+                    EntryKind::Dir { marker: None },
+                )
             }
             ListEntry::Object(o) => {
                 let Some(rest) = o.name.strip_prefix(dir_key) else {
@@ -86,9 +95,19 @@ pub fn entries_from_rows(dir_key: &str, rows: &[ListEntry]) -> (BTreeMap<String,
                 if let Some(seg) = rest.strip_suffix('/') {
                     // `name/` object when listing with a delimiter that Swift did not
                     // fold into a subdir (it does fold; kept for other implementations)
-                    (seg, EntryKind::Dir { marker: Some(FileMeta::from_listing(o)) })
+                    (
+                        seg,
+                        EntryKind::Dir {
+                            marker: Some(FileMeta::from_listing(o)),
+                        },
+                    )
                 } else if is_directory_marker_type(&o.content_type) {
-                    (rest, EntryKind::Dir { marker: Some(FileMeta::from_listing(o)) })
+                    (
+                        rest,
+                        EntryKind::Dir {
+                            marker: Some(FileMeta::from_listing(o)),
+                        },
+                    )
                 } else {
                     (rest, EntryKind::File(FileMeta::from_listing(o)))
                 }
@@ -155,10 +174,19 @@ mod tests {
         ];
         let (e, skipped) = entries_from_rows("p/", &rows);
         assert_eq!(e.keys().collect::<Vec<_>>(), ["a.txt", "b", "c", "d"]);
-        assert!(matches!(e["a.txt"], EntryKind::File(FileMeta { size: 3, .. })));
+        assert!(matches!(
+            e["a.txt"],
+            EntryKind::File(FileMeta { size: 3, .. })
+        ));
         assert!(matches!(e["b"], EntryKind::Dir { marker: None }));
-        assert!(matches!(e["c"], EntryKind::Dir { marker: Some(_) }), "marker and subdir merge");
-        assert!(matches!(e["d"], EntryKind::Dir { .. }), "folder shadows file");
+        assert!(
+            matches!(e["c"], EntryKind::Dir { marker: Some(_) }),
+            "marker and subdir merge"
+        );
+        assert!(
+            matches!(e["d"], EntryKind::Dir { .. }),
+            "folder shadows file"
+        );
         assert_eq!(skipped, 1);
     }
 
@@ -180,7 +208,9 @@ mod tests {
     #[test]
     fn marker_content_types() {
         assert!(is_directory_marker_type("application/directory"));
-        assert!(is_directory_marker_type("application/directory; charset=utf-8"));
+        assert!(is_directory_marker_type(
+            "application/directory; charset=utf-8"
+        ));
         assert!(is_directory_marker_type("application/x-directory"));
         assert!(!is_directory_marker_type("text/plain"));
     }

@@ -1,0 +1,138 @@
+//! Directory listings kept for a while, so `ls -l`, `find` and lookups that follow a
+//! listing cost no further requests.
+//!
+//! Bounded twice: an LRU on the number of directories, and a cap on the entries of
+//! all cached directories together (a folder of 100,000 objects must not pin memory).
+
+use super::inode::Inode;
+use lru::LruCache;
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One directory's entries as of `fetched`.
+#[derive(Debug)]
+pub struct DirSnapshot {
+    pub fetched: Instant,
+    pub entries: BTreeMap<String, Arc<Inode>>,
+}
+
+pub struct DirCache {
+    ttl: Duration,
+    max_entries: usize,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    lru: LruCache<u64, Arc<DirSnapshot>>,
+    total_entries: usize,
+}
+
+impl DirCache {
+    pub fn new(ttl: Duration, max_dirs: usize, max_entries: usize) -> Self {
+        DirCache {
+            ttl,
+            max_entries,
+            inner: Mutex::new(Inner {
+                lru: LruCache::new(NonZeroUsize::new(max_dirs.max(1)).expect("max(1)")),
+                total_entries: 0,
+            }),
+        }
+    }
+
+    /// The cached listing of `dir`, if younger than the TTL.
+    pub fn get_fresh(&self, dir: u64) -> Option<Arc<DirSnapshot>> {
+        let mut inner = self.inner.lock().expect("dir cache");
+        let snap = inner.lru.get(&dir)?.clone();
+        if snap.fetched.elapsed() < self.ttl {
+            return Some(snap);
+        }
+        inner.total_entries -= snap.entries.len();
+        inner.lru.pop(&dir);
+        None
+    }
+
+    pub fn insert(&self, dir: u64, snap: Arc<DirSnapshot>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut inner = self.inner.lock().expect("dir cache");
+        let n = snap.entries.len();
+        if let Some((_, old)) = inner.lru.push(dir, snap) {
+            inner.total_entries -= old.entries.len();
+        }
+        inner.total_entries += n;
+        while inner.total_entries > self.max_entries && inner.lru.len() > 1 {
+            match inner.lru.pop_lru() {
+                Some((_, old)) => inner.total_entries -= old.entries.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// Forgets `dir`'s listing (after a change made through the mount).
+    pub fn invalidate(&self, dir: u64) {
+        let mut inner = self.inner.lock().expect("dir cache");
+        if let Some(old) = inner.lru.pop(&dir) {
+            inner.total_entries -= old.entries.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::inode::{InodeTable, NodeKind, ROOT_INO};
+
+    fn snap(table: &InodeTable, n: usize) -> Arc<DirSnapshot> {
+        let root = table.get(ROOT_INO).unwrap();
+        let entries = (0..n)
+            .map(|i| {
+                let name = format!("f{i}");
+                let inode = table.upsert(&root, &name, NodeKind::File, None);
+                (name, inode)
+            })
+            .collect();
+        Arc::new(DirSnapshot {
+            fetched: Instant::now(),
+            entries,
+        })
+    }
+
+    #[test]
+    fn ttl_expires_entries() {
+        let t = InodeTable::new(String::new());
+        let c = DirCache::new(Duration::from_millis(30), 10, 1000);
+        c.insert(1, snap(&t, 3));
+        assert!(c.get_fresh(1).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(c.get_fresh(1).is_none());
+    }
+
+    #[test]
+    fn bounded_by_dirs_and_entries() {
+        let t = InodeTable::new(String::new());
+        let c = DirCache::new(Duration::from_secs(60), 2, 10);
+        c.insert(1, snap(&t, 4));
+        c.insert(2, snap(&t, 4));
+        c.insert(3, snap(&t, 4)); // dir count: 1 goes
+        assert!(c.get_fresh(1).is_none());
+        c.get_fresh(2); // 2 is now most recent
+        c.insert(4, snap(&t, 4)); // 3 goes by LRU; 2+4 = 8 entries
+        assert!(c.get_fresh(3).is_none());
+        c.insert(5, snap(&t, 9)); // entry cap: everything older goes
+        assert!(c.get_fresh(2).is_none() && c.get_fresh(4).is_none());
+        assert!(c.get_fresh(5).is_some());
+        c.invalidate(5);
+        assert!(c.get_fresh(5).is_none());
+    }
+
+    #[test]
+    fn zero_ttl_caches_nothing() {
+        let t = InodeTable::new(String::new());
+        let c = DirCache::new(Duration::ZERO, 2, 10);
+        c.insert(1, snap(&t, 1));
+        assert!(c.get_fresh(1).is_none());
+    }
+}

@@ -1,0 +1,278 @@
+//! Reading one open file: ranged GETs for random access, a background stream with
+//! growing windows for sequential access, and memory bounded either way.
+//!
+//! The kernel sends reads of up to 1 MiB, several at once and not always in order
+//! (FUSE async reads). So the reader keeps the last few MiB it passed on (`recent`),
+//! reads on over small forward jumps, and only falls back to a fresh GET when a read
+//! lands far from the stream. A first read at offset 0, or a read where the last one
+//! ended, starts the stream; any other read is served by one ranged GET of just
+//! that range, so random access never downloads the whole object.
+
+use crate::swift::{ContainerName, ObjectName, SwiftClient, SwiftError};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Unit the stream hands over; also what bounds the look-ahead.
+const PIECE: usize = 256 * 1024;
+/// Pieces buffered ahead of the reader: 8 MiB.
+const AHEAD_PIECES: usize = 32;
+/// First GET window of a sequential stream; each next window is 4 times larger.
+const FIRST_WINDOW: u64 = 1 << 20;
+const MAX_WINDOW: u64 = 256 << 20;
+/// Bytes kept behind the stream for reads that arrive out of order.
+const RECENT_MAX: usize = 4 << 20;
+/// A forward jump up to this far is read through rather than re-requested.
+const SKIP_MAX: u64 = 16 << 20;
+
+pub struct Reader {
+    client: Arc<SwiftClient>,
+    container: ContainerName,
+    object: ObjectName,
+    size: u64,
+    /// Pins the version opened (`If-Match`); `None` for large-object manifests,
+    /// whose ETag is not comparable with a GET's.
+    etag: Option<String>,
+    stream: Option<Prefetch>,
+    /// Bytes just behind the stream: contiguous, ending at the stream's position.
+    recent: VecDeque<Bytes>,
+    recent_len: usize,
+    last_end: Option<u64>,
+}
+
+struct Prefetch {
+    rx: mpsc::Receiver<Result<Bytes, SwiftError>>,
+    task: JoinHandle<()>,
+    /// Offset of the first byte of `pending`.
+    next: u64,
+    pending: Bytes,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Reader {
+    pub fn new(
+        client: Arc<SwiftClient>,
+        container: ContainerName,
+        object: ObjectName,
+        size: u64,
+        etag: Option<String>,
+    ) -> Self {
+        Reader {
+            client,
+            container,
+            object,
+            size,
+            etag,
+            stream: None,
+            recent: VecDeque::new(),
+            recent_len: 0,
+            last_end: None,
+        }
+    }
+
+    fn recent_start(&self) -> u64 {
+        self.stream
+            .as_ref()
+            .map_or(0, |s| s.next - self.recent_len as u64)
+    }
+
+    pub async fn read(&mut self, offset: u64, len: u32) -> Result<Bytes, SwiftError> {
+        if offset >= self.size || len == 0 {
+            return Ok(Bytes::new());
+        }
+        let end = (offset + u64::from(len)).min(self.size);
+        let usable = self
+            .stream
+            .as_ref()
+            .is_some_and(|s| offset >= self.recent_start() && offset <= s.next + SKIP_MAX);
+        if !usable {
+            let sequential = offset == 0 || self.last_end == Some(offset);
+            if !sequential {
+                self.last_end = Some(end);
+                return self
+                    .client
+                    .get_range(
+                        &self.container,
+                        &self.object,
+                        offset..end,
+                        self.etag.as_deref(),
+                    )
+                    .await;
+            }
+            self.start_stream(offset);
+        }
+        let result = self.read_from_stream(offset, end).await;
+        if result.is_err() {
+            // a failed stream is not resumed here: the next read starts afresh
+            self.stream = None;
+            self.recent.clear();
+            self.recent_len = 0;
+        }
+        self.last_end = Some(end);
+        result
+    }
+
+    fn start_stream(&mut self, offset: u64) {
+        let (tx, rx) = mpsc::channel(AHEAD_PIECES);
+        let task = tokio::spawn(stream_task(
+            self.client.clone(),
+            self.container.clone(),
+            self.object.clone(),
+            self.etag.clone(),
+            offset,
+            self.size,
+            tx,
+        ));
+        self.stream = Some(Prefetch {
+            rx,
+            task,
+            next: offset,
+            pending: Bytes::new(),
+        });
+        self.recent.clear();
+        self.recent_len = 0;
+    }
+
+    async fn read_from_stream(&mut self, offset: u64, end: u64) -> Result<Bytes, SwiftError> {
+        let mut out = BytesMut::with_capacity((end - offset) as usize);
+        let stream_next = self.stream.as_ref().expect("stream started").next;
+        if offset < stream_next {
+            self.copy_recent(offset, end.min(stream_next), &mut out);
+        }
+        // read through a forward jump, keeping what is passed over in `recent`
+        while self.stream.as_ref().expect("stream").next < offset {
+            let gap = offset - self.stream.as_ref().expect("stream").next;
+            let Some(piece) = self.take(gap).await? else {
+                return Ok(out.freeze());
+            };
+            self.remember(piece);
+        }
+        while offset + (out.len() as u64) < end {
+            let want = end - offset - out.len() as u64;
+            let Some(piece) = self.take(want).await? else {
+                break; // the object ended early: it shrank since it was opened
+            };
+            out.extend_from_slice(&piece);
+            self.remember(piece);
+        }
+        Ok(out.freeze())
+    }
+
+    /// Up to `max` bytes from the stream; `None` at its end.
+    async fn take(&mut self, max: u64) -> Result<Option<Bytes>, SwiftError> {
+        let s = self.stream.as_mut().expect("stream");
+        if s.pending.is_empty() {
+            match s.rx.recv().await {
+                Some(Ok(piece)) => s.pending = piece,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(None),
+            }
+        }
+        let n = (max as usize).min(s.pending.len());
+        let piece = s.pending.split_to(n);
+        s.next += n as u64;
+        Ok(Some(piece))
+    }
+
+    fn remember(&mut self, piece: Bytes) {
+        self.recent_len += piece.len();
+        self.recent.push_back(piece);
+        while self.recent_len > RECENT_MAX {
+            let old = self
+                .recent
+                .pop_front()
+                .expect("non-empty while over the cap");
+            self.recent_len -= old.len();
+        }
+    }
+
+    /// Appends `[from, to)` from `recent` (the caller checked it is covered).
+    fn copy_recent(&self, from: u64, to: u64, out: &mut BytesMut) {
+        let mut pos = self.recent_start();
+        for piece in &self.recent {
+            let piece_end = pos + piece.len() as u64;
+            if piece_end > from && pos < to {
+                let a = (from.max(pos) - pos) as usize;
+                let b = (to.min(piece_end) - pos) as usize;
+                out.extend_from_slice(&piece[a..b]);
+            }
+            pos = piece_end;
+        }
+    }
+}
+
+/// Fetches `[pos, end)` in growing windows and hands it over in pieces, resuming
+/// from where a broken body stopped. Stops when the reader goes away.
+async fn stream_task(
+    client: Arc<SwiftClient>,
+    container: ContainerName,
+    object: ObjectName,
+    etag: Option<String>,
+    mut pos: u64,
+    end: u64,
+    tx: mpsc::Sender<Result<Bytes, SwiftError>>,
+) {
+    let mut window = FIRST_WINDOW;
+    let mut buf = BytesMut::new();
+    let mut failures = 0;
+    while pos < end {
+        let window_end = (pos + window).min(end);
+        let mut body = match client
+            .get_object(&container, &object, Some(pos..window_end), etag.as_deref())
+            .await
+        {
+            Ok(s) => s.body,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    pos += chunk.len() as u64;
+                    buf.extend_from_slice(&chunk);
+                    while buf.len() >= PIECE {
+                        if tx.send(Ok(buf.split_to(PIECE).freeze())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) if e.is_transient() && failures < client.config().retries => {
+                    log::warn!("GET {container}/{object} broke at byte {pos}: {e}; resuming");
+                    break;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+        if pos < window_end {
+            // broken or short body: count it, then ask again from pos
+            failures += 1;
+            if failures > client.config().retries {
+                let _ = tx
+                    .send(Err(SwiftError::Transfer {
+                        what: format!("object {container}/{object}"),
+                        reason: format!("body ended at byte {pos} of {window_end}"),
+                    }))
+                    .await;
+                return;
+            }
+            continue;
+        }
+        window = (window * 4).min(MAX_WINDOW);
+    }
+    if !buf.is_empty() {
+        let _ = tx.send(Ok(buf.freeze())).await;
+    }
+}
