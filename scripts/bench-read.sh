@@ -76,6 +76,7 @@ note() { NOTES+=("$*"); log "NOTE: $*"; }
 # ------------------------------------------------------------------ helpers
 el() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }          # calc FMT EXPR
+last() { [ $# -gt 0 ] && printf '%.2f' "${!#}" || echo "?"; }   # last sample, for progress lines
 median() {  # numbers... -> median (mean of the middle two for an even count); "" if none
   [ $# -gt 0 ] || { echo ""; return; }
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -92,7 +93,7 @@ mbps() { calc '%.0f' "$1 * 1.048576 / $2"; }          # MiB seconds -> MB/s (10^
 
 # Keystone v3 token for labuser + RegionOne public object-store URL from the catalog.
 # Fetched again before each curl phase: tokens may be short-lived (test.sh uses 60 s).
-TOKEN="" S=""
+TOKEN="" S="" TOKEN_LIFE=""
 auth() {
   local hdr
   hdr=$(curl -sf -D - -o "$W/tok.json" -H 'Content-Type: application/json' "$KS/auth/tokens" -d @- <<JSON
@@ -109,6 +110,9 @@ print(next(e["url"] for s in cat if s["type"] == "object-store" for e in s["endp
 EOF
 ) || die "no $REGION object-store endpoint in the catalog"
   [ -n "$TOKEN" ] || die "keystone returned no token"
+  TOKEN_LIFE=$($PY -c 'import json, sys, datetime as d
+t = json.load(open(sys.argv[1]))["token"]; p = lambda s: d.datetime.fromisoformat(s.replace("Z", "+00:00"))
+print(int((p(t["expires_at"]) - p(t["issued_at"])).total_seconds()))' "$W/tok.json")
   # first use of a new token costs a keystone validation in the proxy: pay it here, untimed
   curl -s -o /dev/null -I -H "X-Auth-Token: $TOKEN" "$S/$C" || true
 }
@@ -135,10 +139,10 @@ mount_fs() {  # name mountpoint cmd...   (cmd stays in the foreground until unmo
     sleep 0.1
   done
   broken "mount $name at $mp failed: $*  (log $logf: $(tail -3 "$logf" | tr '\n' ' '))"
-  umount_fs "$name" "$mp"
+  umount_fs "$name" "$mp" quiet
   return 1
 }
-umount_fs() {  # name mountpoint
+umount_fs() {  # name mountpoint [quiet]
   local name=$1 mp=$2 pid=${MPID[$1]:-} rc
   if mountpoint -q "$mp" 2>/dev/null; then
     fusermount3 -u "$mp" 2>/dev/null || { sleep 1; fusermount3 -u "$mp" 2>/dev/null; } ||
@@ -152,9 +156,12 @@ umount_fs() {  # name mountpoint
     alive "$pid" && kill -KILL "$pid" 2>/dev/null
   fi
   wait "$pid" 2>/dev/null; rc=$?
-  [ "$rc" = 0 ] || [ "$rc" = 127 ] || note "$name (pid $pid) exited with status $rc after unmount (log $LAB_LOG/bench-$name.log)"
+  [ "$rc" = 0 ] || [ "$rc" = 127 ] || [ -n "${3:-}" ] || note "$name (pid $pid) exited with status $rc after unmount (log $LAB_LOG/bench-$name.log)"
   unset "MPID[$name]"
   rm -f "$LAB_RUN/bench-$name.pid"
+  local errs; errs=$(grep -cE 'ERROR|panicked' "$LAB_LOG/bench-$name.log" 2>/dev/null)
+  [ "${errs:-0}" = 0 ] || [ -n "${3:-}" ] ||
+    note "$name logged $errs error line(s), first: $(grep -m1 -E 'ERROR|panicked' "$LAB_LOG/bench-$name.log" | cut -c1-200)"
 }
 check_alive() {  # name: the mount process must not have died during a measurement
   local pid=${MPID[$1]:-}
@@ -179,7 +186,23 @@ mount_sm() {
     ${BENCH_SWIFTMOUNT_ARGS:-} "$SM_SRC" "$MP_SM"
 }
 RC_OPTS=(--vfs-cache-mode off)
+# rclone's swift library refuses Keystone tokens with < 60 s left (the stack runs with 60 s tokens
+# after scripts/test.sh): then rclone gets a fresh token + storage URL for each mount instead of
+# the password.  Every rclone mount here lives well under a minute.
+RC_TOKEN_MODE=""
 mount_rc() {  # extra rclone options...
+  export RCLONE_CONFIG="$W/rclone.conf"; : > "$RCLONE_CONFIG"
+  while read -r v; do unset "$v"; done < <(compgen -e | grep '^RCLONE_CONFIG_LAB_' || true)
+  export RCLONE_CONFIG_LAB_TYPE=swift
+  if [ -n "$RC_TOKEN_MODE" ]; then
+    auth
+    export RCLONE_CONFIG_LAB_AUTH_TOKEN="$TOKEN" RCLONE_CONFIG_LAB_STORAGE_URL="$S"
+  else   # remote "lab": swift backend, Keystone v3, labuser@labdomain / labproject, RegionOne
+    export RCLONE_CONFIG_LAB_AUTH="$KS" RCLONE_CONFIG_LAB_AUTH_VERSION=3
+    export RCLONE_CONFIG_LAB_USER=labuser RCLONE_CONFIG_LAB_KEY="$KS_LAB_PASSWORD"
+    export RCLONE_CONFIG_LAB_DOMAIN=labdomain RCLONE_CONFIG_LAB_TENANT=labproject
+    export RCLONE_CONFIG_LAB_TENANT_DOMAIN=labdomain RCLONE_CONFIG_LAB_REGION=$REGION
+  fi
   mount_fs rclone "$MP_RC" rclone mount "lab:$C" "$MP_RC" "${RC_OPTS[@]}" "$@"
 }
 
@@ -247,17 +270,15 @@ else
 fi
 SM_REV=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo "+dirty")
 
-if [ -n "$RCLONE" ]; then   # rclone remote "lab": swift backend, Keystone v3, RegionOne
-  export RCLONE_CONFIG="$W/rclone.conf"; : > "$RCLONE_CONFIG"
-  export RCLONE_CONFIG_LAB_TYPE=swift RCLONE_CONFIG_LAB_AUTH="$KS" RCLONE_CONFIG_LAB_AUTH_VERSION=3
-  export RCLONE_CONFIG_LAB_USER=labuser RCLONE_CONFIG_LAB_KEY="$KS_LAB_PASSWORD"
-  export RCLONE_CONFIG_LAB_DOMAIN=labdomain RCLONE_CONFIG_LAB_TENANT=labproject
-  export RCLONE_CONFIG_LAB_TENANT_DOMAIN=labdomain RCLONE_CONFIG_LAB_REGION=$REGION
-  RC_VER=$(rclone version 2>/dev/null | head -1)
-fi
-
 # ------------------------------------------------------------------ fixtures (cached)
 auth
+if [ -n "$RCLONE" ]; then
+  RC_VER=$(rclone version 2>/dev/null | head -1)
+  if [ "$TOKEN_LIFE" -lt 300 ]; then
+    RC_TOKEN_MODE=1
+    note "keystone tokens live ${TOKEN_LIFE} s (rclone needs > 60 s left): rclone mounts with a fresh token + storage URL instead of the password"
+  fi
+fi
 sw -f -o /dev/null -X PUT "$S/$C" || die "cannot create container $C"
 ensure_obj() {  # name MiB -> ETAG_OF[name]
   local name=$1 mb=$2 want=$(( $2 * 1048576 )) info t
@@ -341,7 +362,7 @@ for rep in $(seq "$REPEAT"); do
     timed_read "$MP_RC/$SEQ_OBJ" "$SEQ_BYTES" && T_RC+=("$DUR")
     check_alive rclone; umount_fs rclone "$MP_RC"
   fi
-  log "  rep $rep: curl ${T_CURL[-1]:-?} s, swiftmount ${T_SM[-1]:-?} s${RCLONE:+, rclone ${T_RC[-1]:-?} s}"
+  log "  rep $rep: curl $(last "${T_CURL[@]}") s, swiftmount $(last "${T_SM[@]}") s${RCLONE:+, rclone $(last "${T_RC[@]}") s}"
 done
 # checksums (untimed, fresh mounts)
 SEQ_MD5=""
@@ -358,14 +379,16 @@ fi
 # ------------------------------------------------------------------ 2. ls -l of NSMALL objects
 log "2. ls -l $DIR/ ($NSMALL objects): $REPEAT x {curl listing, swiftmount cold+warm${RCLONE:+, rclone --use-server-modtime cold+warm}}${RCLONE:+, 1 x rclone default}"
 LS_TIMEOUT=$(( NSMALL / 50 + 120 ))   # rclone default: one HEAD per object
-# timed_ls MOUNTPOINT OUTFILE -> DUR; checks the entry count (names/sizes: compared by the caller)
+# timed_ls MOUNTPOINT OUTFILE [DEADLINE] -> DUR; checks the entry count (names/sizes: compared
+# by the caller).  With DEADLINE (s), running out of time is not an error: returns 2, DUR empty.
 timed_ls() {
-  local rc n t
+  local rc n t lim=${3:-$LS_TIMEOUT}
   DUR=""
   drop
   t=$EPOCHREALTIME
-  timeout -k 5 "$LS_TIMEOUT" ls -l --time-style=+%s "$1/$DIR/" > "$2" 2>"$W/ls.err"; rc=$?
+  timeout -k 5 "$lim" ls -l --time-style=+%s "$1/$DIR/" > "$2" 2>"$W/ls.err"; rc=$?
   DUR=$(el "$t")
+  if [ "$rc" = 124 ] && [ -n "${3:-}" ]; then DUR=""; return 2; fi
   if [ "$rc" != 0 ]; then
     if [ "$rc" = 124 ]; then broken "ls -l $1/$DIR/ hung (> $LS_TIMEOUT s, killed)"
     else broken "ls -l $1/$DIR/ failed (rc $rc): $(head -3 "$W/ls.err" | tr '\n' ' ')"; fi
@@ -394,14 +417,30 @@ for rep in $(seq "$REPEAT"); do
     timed_ls "$MP_RC" "$W/ls.rc" && LS_RCM_W+=("$DUR")
     umount_fs rclone "$MP_RC"
   fi
-  log "  rep $rep: curl listing ${T_LIST[-1]:-?} s ($LIST_REQ req), swiftmount cold ${LS_SM_C[-1]:-?} / warm ${LS_SM_W[-1]:-?} s${RCLONE:+, rclone --use-server-modtime ${LS_RCM_C[-1]:-?} / ${LS_RCM_W[-1]:-?} s}"
+  log "  rep $rep: curl listing $(last "${T_LIST[@]}") s ($LIST_REQ req), swiftmount cold $(last "${LS_SM_C[@]}") / warm $(last "${LS_SM_W[@]}") s${RCLONE:+, rclone --use-server-modtime $(last "${LS_RCM_C[@]}") / $(last "${LS_RCM_W[@]}") s}"
 done
+RC_LS_LB=""   # "> N s" when rclone's token ran out before its ls -l finished
 if [ -n "$RCLONE" ] && mount_rc; then
-  log "  rclone default options (one HEAD per object: ~3 ms each)"
-  timed_ls "$MP_RC" "$W/ls.rc" && LS_RC_C+=("$DUR")
-  timed_ls "$MP_RC" "$W/ls.rc" && LS_RC_W+=("$DUR")
+  log "  rclone default options (one HEAD per object)"
+  t_auth=$EPOCHREALTIME
+  if [ -n "$RC_TOKEN_MODE" ]; then   # its token cannot be renewed: stop before it expires
+    dl=$(( TOKEN_LIFE - 10 ))
+    timed_ls "$MP_RC" "$W/ls.rc" "$dl"; rc=$?
+    if [ "$rc" = 2 ]; then
+      RC_LS_LB="> $dl s"
+      note "rclone default ls -l did not finish within its token's life (${TOKEN_LIFE} s): shown as a lower bound"
+    elif [ "$rc" = 0 ]; then
+      LS_RC_C+=("$DUR")
+      left=$(calc '%.0f' "$TOKEN_LIFE - ($EPOCHREALTIME - $t_auth)")
+      if [ "$left" -gt 15 ]; then timed_ls "$MP_RC" "$W/ls.rc" "$(( left - 5 ))" && LS_RC_W+=("$DUR")
+      else note "rclone default warm ls -l skipped: its token had only $left s left"; fi
+    fi
+  else
+    timed_ls "$MP_RC" "$W/ls.rc" && LS_RC_C+=("$DUR")
+    timed_ls "$MP_RC" "$W/ls.rc" && LS_RC_W+=("$DUR")
+  fi
   umount_fs rclone "$MP_RC"
-  log "  rclone default: cold ${LS_RC_C[-1]:-?} s, warm ${LS_RC_W[-1]:-?} s"
+  log "  rclone default: cold ${RC_LS_LB:-$(last "${LS_RC_C[@]}")} s, warm $(last "${LS_RC_W[@]}") s"
 fi
 
 # ------------------------------------------------------------------ 3. peak RSS, big read
@@ -463,7 +502,12 @@ listreq=""; [ "${LIST_REQ:-1}" -gt 1 ] && listreq=" ($LIST_REQ requests)"
   echo "|---|---:|---:|---:|---:|---|---|---:|"
   echo "| 1. sequential read $SIZE_MB MiB → /dev/null ($n_rep) | $(fmt_t "$m_sm" "$SIZE_MB") | $(fmt_t "$m_curl" "$SIZE_MB") | $(rc_cell "$(fmt_t "$m_rc" "$SIZE_MB")") | $r_seq | curl ÷ swiftmount ≥ 0.9 | $res_seq | $(vs_rc "$m_sm" "$m_rc") |"
   echo "| 1. md5 of the mount's bytes vs ETag | ${sm_md5_cell} | | | | match | $( [ "$SEQ_MD5" = ok ] && echo PASS || echo FAIL ) | |"
-  echo "| 2. \`ls -l\` $NSMALL objects, cold (fresh mount) | $(fmt_t "$m_smc") | $(fmt_t "$m_list")$listreq | $(rc_cell "$(fmt_t "$m_rcc")") | $r_lsc | swiftmount ÷ curl ≤ 2 | $res_ls | $(vs_rc "$m_smc" "$m_rcc") |"
+  rc_ls_cell=$(fmt_t "$m_rcc"); rc_ls_vs=$(vs_rc "$m_smc" "$m_rcc")
+  if [ -n "$RC_LS_LB" ]; then
+    rc_ls_cell="${RC_LS_LB} (token expired)"
+    [ -n "$m_smc" ] && rc_ls_vs="> $(calc '%.2f×' "${RC_LS_LB#> } / $m_smc")"
+  fi
+  echo "| 2. \`ls -l\` $NSMALL objects, cold (fresh mount) | $(fmt_t "$m_smc") | $(fmt_t "$m_list")$listreq | $(rc_cell "$rc_ls_cell") | $r_lsc | swiftmount ÷ curl ≤ 2 | $res_ls | $rc_ls_vs |"
   echo "| 2. \`ls -l\` $NSMALL objects, warm (2nd) | $(fmt_t "$m_smw") | $(fmt_t "$m_list") | $(rc_cell "$(fmt_t "$m_rcw")") | $r_lsw | – | | $(vs_rc "$m_smw" "$m_rcw") |"
   echo "| 2. … rclone \`--use-server-modtime\`, cold | $(fmt_t "$m_smc") | | $(rc_cell "$(fmt_t "$m_rmc")") | | – | | $(vs_rc "$m_smc" "$m_rmc") |"
   echo "| 2. … rclone \`--use-server-modtime\`, warm | $(fmt_t "$m_smw") | | $(rc_cell "$(fmt_t "$m_rmw")") | | – | | $(vs_rc "$m_smw" "$m_rmw") |"

@@ -39,15 +39,11 @@ log "container demo: $(curl -sf -H "X-Auth-Token: $token" "$url" | tr '\n' ' ')"
 SWIFT_URL="openstack://demo/?auth-username=labuser&openstack-authuri=$KS&openstack-version=v3&openstack-domain-name=labdomain&openstack-tenant-name=labproject&openstack-region=RegionOne"
 export OS_PASSWORD=$KS_LAB_PASSWORD     # the password never goes on argv
 MNT=$SWIFTMOUNT_DEMO_MNT
-if ! "$BIN" --help 2>&1 | grep -qE '<MOUNT|MOUNTPOINT|[Mm]ount ?point|^ +mount +'; then
-  log "this swiftmount build has no mount command yet; running: $BIN check <url>"
-  exec "$BIN" check "$SWIFT_URL"
-fi
 mkdir -p "$MNT"
 mountpoint -q "$MNT" && fusermount3 -u "$MNT"
 # in the background, in its own session, with a PID file: swift-down.sh stops it
 # shellcheck disable=SC2016  # $$ and $@ are for the inner sh
-setsid sh -c 'echo $$ > "$0"; exec "$@"' "$LAB_RUN/mount-demo.pid" "$BIN" "$SWIFT_URL" "$MNT" \
+setsid sh -c 'echo $$ > "$0"; exec "$@"' "$LAB_RUN/mount-demo.pid" "$BIN" --foreground "$SWIFT_URL" "$MNT" \
   >"$LAB_LOG/mount-demo.log" 2>&1 </dev/null &
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.1; done
 mountpoint -q "$MNT" || { tail -20 "$LAB_LOG/mount-demo.log"; die "mount failed (log: $LAB_LOG/mount-demo.log)"; }

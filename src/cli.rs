@@ -277,6 +277,9 @@ pub struct NetworkArgs {
     /// Do not verify TLS certificates (self-signed test clusters only)
     #[arg(long)]
     pub insecure: bool,
+    /// Rows per listing request (Swift's own cap is 10,000)
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub list_page_size: u32,
 }
 
 impl NetworkArgs {
@@ -286,6 +289,7 @@ impl NetworkArgs {
             read_timeout: Duration::from_secs(self.timeout),
             retries: self.retries,
             insecure_tls: self.insecure,
+            listing_page_size: self.list_page_size,
             ..ClientConfig::default()
         }
     }

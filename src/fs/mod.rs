@@ -353,6 +353,7 @@ impl SwiftFs {
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
+        log::trace!("read fh {fh} offset {offset} size {size}");
         let reader = match self.handles.lock().expect("handles").get(&fh) {
             Some(Handle::File(r)) => r.clone(),
             _ => return Err(FsError::UnknownHandle(fh)),

@@ -1,2 +1,3 @@
 pub mod lab;
 pub mod v2_identity;
+pub mod mount;
