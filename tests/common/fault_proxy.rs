@@ -1,0 +1,163 @@
+//! An in-process HTTP proxy in front of the real Swift that injects faults on demand:
+//! error statuses for the next N requests, or a stall longer than a client timeout.
+//! Everything else is passed through unchanged, so the real Swift does the real work.
+
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+#[derive(Default)]
+struct Faults {
+    /// Requests still to be answered with `status` instead of being forwarded.
+    fail_next: AtomicUsize,
+    status: AtomicU16,
+    /// Requests still to be held for `stall_ms` before being forwarded.
+    stall_next: AtomicUsize,
+    stall_ms: AtomicU64,
+    /// Requests still to be forwarded (so they take effect) but answered with 503,
+    /// as when a reply is lost on the way back.
+    lose_next: AtomicUsize,
+    seen: AtomicUsize,
+    injected: AtomicUsize,
+}
+
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    faults: Faults,
+}
+
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Proxies `http://127.0.0.1:PORT/...` to `upstream` (scheme://host:port).
+    pub async fn start(upstream: &str) -> Self {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            faults: Faults::default(),
+        });
+        let app = Router::new().fallback(forward).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FaultProxy { addr, shared, task }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn fail_next(&self, n: usize, status: u16) {
+        self.shared.faults.status.store(status, Ordering::SeqCst);
+        self.shared.faults.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    pub fn stall_next(&self, n: usize, stall: Duration) {
+        self.shared
+            .faults
+            .stall_ms
+            .store(stall.as_millis() as u64, Ordering::SeqCst);
+        self.shared.faults.stall_next.store(n, Ordering::SeqCst);
+    }
+
+    pub fn lose_answer_next(&self, n: usize) {
+        self.shared.faults.lose_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Requests received, and faults injected, so far.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.shared.faults.seen.load(Ordering::SeqCst),
+            self.shared.faults.injected.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Takes one from a counter if it is above zero.
+fn take_one(c: &AtomicUsize) -> bool {
+    c.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    s.faults.seen.fetch_add(1, Ordering::SeqCst);
+    if take_one(&s.faults.fail_next) {
+        s.faults.injected.fetch_add(1, Ordering::SeqCst);
+        let status = StatusCode::from_u16(s.faults.status.load(Ordering::SeqCst)).unwrap();
+        return Response::builder()
+            .status(status)
+            .body(Body::from("injected fault"))
+            .unwrap();
+    }
+    if take_one(&s.faults.stall_next) {
+        s.faults.injected.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(
+            s.faults.stall_ms.load(Ordering::SeqCst),
+        ))
+        .await;
+    }
+    let (parts, body) = req.into_parts();
+    let url = format!(
+        "{}{}",
+        s.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let body = to_bytes(body, usize::MAX).await.unwrap();
+    let mut headers = HeaderMap::new();
+    // The Host header goes through: tempauth builds the storage URL it hands out
+    // from it, so clients that log in through the proxy keep using the proxy.
+    for (k, v) in &parts.headers {
+        if k != "content-length" && k != "transfer-encoding" {
+            headers.insert(k.clone(), v.clone());
+        }
+    }
+    let upstream = s
+        .http
+        .request(parts.method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    if take_one(&s.faults.lose_next) {
+        s.faults.injected.fetch_add(1, Ordering::SeqCst);
+        return Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Body::from("answer lost"))
+            .unwrap();
+    }
+    let mut resp = Response::builder().status(upstream.status());
+    for (k, v) in upstream.headers() {
+        if k != "transfer-encoding" && k != "connection" {
+            resp = resp.header(k, v);
+        }
+    }
+    resp.body(Body::from(upstream.bytes().await.unwrap()))
+        .unwrap()
+}
