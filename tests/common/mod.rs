@@ -1,3 +1,4 @@
+pub mod fault_proxy;
 pub mod lab;
-pub mod v2_identity;
 pub mod mount;
+pub mod v2_identity;
