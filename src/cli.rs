@@ -105,6 +105,16 @@ pub struct MountOptions {
     /// Most folder listings kept in memory
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub dir_cache_size: u64,
+    /// Files larger than this (in MiB) are stored as static large objects (SLO) of
+    /// segments this size; Swift refuses single objects over 5 GiB
+    #[arg(long, value_name = "MiB", default_value_t = 5120, value_parser = clap::value_parser!(u64).range(1..=5120))]
+    pub segment_size: u64,
+    /// Container for SLO segments [default: <container>_segments]
+    #[arg(long, value_name = "NAME")]
+    pub segments_container: Option<String>,
+    /// Where files changed other than by sequential writes are kept until uploaded
+    #[arg(long, value_name = "DIR", default_value = "/var/tmp")]
+    pub cache_dir: PathBuf,
     /// Write the log here (in the background the log has nowhere else to go)
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,

@@ -2,18 +2,21 @@
 //! tokio runtime, and answers from the task. Errors become errno here, and are
 //! logged here, once, with the operation and inode.
 
-use crate::fs::{Attr, FsError, NodeKind, SwiftFs};
+use crate::fs::{Attr, FsError, NodeKind, OpenMode, SwiftFs};
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, Request,
+    BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-/// Largest read the kernel may send (it also caps its read-ahead at this).
-const MAX_READ: u32 = 1 << 20;
+/// Largest read the kernel may send (it also caps its read-ahead at this), and
+/// largest write.
+const MAX_IO: u32 = 1 << 20;
 
 pub struct FuseAdapter {
     fs: Arc<SwiftFs>,
@@ -36,6 +39,8 @@ macro_rules! error_reply {
 }
 error_reply!(
     ReplyAttr,
+    ReplyCreate,
+    ReplyWrite,
     ReplyData,
     ReplyDirectory,
     ReplyEmpty,
@@ -47,7 +52,9 @@ error_reply!(
 fn log_error(op: &str, ino: u64, e: &FsError) {
     match e {
         // asked for often, and normal: `ls x` of a missing x, editors probing files
-        FsError::NotFound => log::debug!("{op} ino {ino}: {e}"),
+        FsError::NotFound | FsError::Exists | FsError::NotEmpty => {
+            log::debug!("{op} ino {ino}: {e}")
+        }
         _ => log::warn!("{op} ino {ino}: {e}"),
     }
 }
@@ -114,8 +121,11 @@ fn file_type(k: NodeKind) -> FileType {
 
 impl Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        if let Err(max) = config.set_max_readahead(MAX_READ) {
+        if let Err(max) = config.set_max_readahead(MAX_IO) {
             let _ = config.set_max_readahead(max);
+        }
+        if let Err(max) = config.set_max_write(MAX_IO) {
+            let _ = config.set_max_write(max);
         }
         Ok(())
     }
@@ -132,13 +142,198 @@ impl Filesystem for FuseAdapter {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(ino.0) {
-            Ok(attr) => reply.attr(&self.fs.attr_ttl(), &file_attr(&attr)),
-            Err(e) => {
-                log_error("getattr", ino.0, &e);
-                reply.error(Errno::from_i32(e.errno()));
-            }
+        self.run(
+            "getattr",
+            ino.0,
+            reply,
+            |fs| async move { fs.getattr(ino.0).await },
+            |fs, reply, attr| reply.attr(&fs.attr_ttl(), &file_attr(&attr)),
+        );
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let mtime = mtime.map(|t| match t {
+            TimeOrNow::SpecificTime(t) => t,
+            TimeOrNow::Now => SystemTime::now(),
+        });
+        self.run(
+            "setattr",
+            ino.0,
+            reply,
+            |fs| async move { fs.setattr(ino.0, size, mtime).await },
+            |fs, reply, attr| reply.attr(&fs.attr_ttl(), &file_attr(&attr)),
+        );
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let name = name.to_owned();
+        self.run(
+            "mkdir",
+            parent.0,
+            reply,
+            |fs| async move { fs.mkdir(parent.0, &name).await },
+            |fs, reply, attr| reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0)),
+        );
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name.to_owned();
+        self.run(
+            "unlink",
+            parent.0,
+            reply,
+            |fs| async move { fs.unlink(parent.0, &name).await },
+            |_, reply, ()| reply.ok(),
+        );
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name.to_owned();
+        self.run(
+            "rmdir",
+            parent.0,
+            reply,
+            |fs| async move { fs.rmdir(parent.0, &name).await },
+            |_, reply, ()| reply.ok(),
+        );
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            reply.error(Errno::from_i32(libc::EINVAL));
+            return;
         }
+        let no_replace = flags.contains(RenameFlags::RENAME_NOREPLACE);
+        let (name, newname) = (name.to_owned(), newname.to_owned());
+        self.run(
+            "rename",
+            parent.0,
+            reply,
+            |fs| async move {
+                fs.rename(parent.0, &name, newparent.0, &newname, no_replace)
+                    .await
+            },
+            |_, reply, ()| reply.ok(),
+        );
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let name = name.to_owned();
+        let exclusive = flags & libc::O_EXCL != 0;
+        self.run(
+            "create",
+            parent.0,
+            reply,
+            |fs| async move { fs.create(parent.0, &name, exclusive).await },
+            |fs, reply, (attr, opened)| {
+                reply.created(
+                    &fs.attr_ttl(),
+                    &file_attr(&attr),
+                    Generation(0),
+                    FileHandle(opened.fh),
+                    FopenFlags::empty(),
+                )
+            },
+        );
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let data = data.to_vec();
+        self.run(
+            "write",
+            ino.0,
+            reply,
+            |fs| async move { fs.write(fh.0, offset, &data).await },
+            |_, reply, n| reply.written(n),
+        );
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        self.run(
+            "flush",
+            ino.0,
+            reply,
+            |fs| async move { fs.flush(fh.0).await },
+            |_, reply, ()| reply.ok(),
+        );
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.run(
+            "fsync",
+            ino.0,
+            reply,
+            |fs| async move { fs.flush(fh.0).await },
+            |_, reply, ()| reply.ok(),
+        );
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -184,21 +379,24 @@ impl Filesystem for FuseAdapter {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.fs.release_handle(fh.0);
-        reply.ok();
+        // the last handle of a changed file may still upload: answer once it has
+        let fs = self.fs.clone();
+        self.runtime.spawn(async move {
+            fs.release(fh.0).await;
+            reply.ok();
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
-            log_error("open", ino.0, &FsError::ReadOnly);
-            reply.error(Errno::from_i32(FsError::ReadOnly.errno()));
-            return;
-        }
+        let mode = OpenMode {
+            write: flags.0 & libc::O_ACCMODE != libc::O_RDONLY,
+            truncate: flags.0 & libc::O_TRUNC != 0,
+        };
         self.run(
             "open",
             ino.0,
             reply,
-            |fs| async move { fs.open(ino.0).await },
+            |fs| async move { fs.open(ino.0, mode).await },
             |_, reply, opened| {
                 let flags = if opened.keep_cache {
                     FopenFlags::FOPEN_KEEP_CACHE
@@ -240,8 +438,44 @@ impl Filesystem for FuseAdapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.fs.release_handle(fh.0);
-        reply.ok();
+        // the last handle of a changed file may still upload: answer once it has
+        let fs = self.fs.clone();
+        self.runtime.spawn(async move {
+            fs.release(fh.0).await;
+            reply.ok();
+        });
+    }
+
+    // Extended attributes are not stored. ENOSYS (not ENOTSUP) makes the kernel stop
+    // asking for the rest of the mount, which spares a round trip on every write.
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::from_i32(libc::ENOSYS));
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
+        reply.error(Errno::from_i32(libc::ENOSYS));
+    }
+
+    // Terminal and filesystem ioctls mean nothing here (Python probes TCGETS on open).
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::from_i32(libc::ENOTTY));
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {

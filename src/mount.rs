@@ -6,7 +6,7 @@ use crate::cli::MountArgs;
 use crate::fs::{FsConfig, SwiftFs};
 use crate::fuse::FuseAdapter;
 use crate::source::SourceError;
-use crate::swift::{SwiftClient, SwiftError};
+use crate::swift::{ContainerName, SwiftClient, SwiftError};
 use fuser::{Config, MountOption, SessionACL};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
@@ -34,6 +34,8 @@ pub enum MountError {
     },
     #[error("mount point {0}: {1}")]
     MountPoint(PathBuf, String),
+    #[error("cache directory {0}: {1}")]
+    CacheDir(PathBuf, std::io::Error),
     #[error("cannot mount on {0}: {1}")]
     Mount(PathBuf, std::io::Error),
     #[error("background process: {0}")]
@@ -82,6 +84,18 @@ fn check_mount_point(mp: &Path, allow_non_empty: bool) -> Result<PathBuf, MountE
     Ok(mp)
 }
 
+/// The cache directory must take temporary files: found out now, not at the first
+/// random write.
+fn check_cache_dir(dir: &Path) -> Result<PathBuf, MountError> {
+    tempfile::tempfile_in(dir).map_err(|e| {
+        MountError::MountPoint(
+            dir.to_path_buf(),
+            format!("cannot be used as --cache-dir: {e}"),
+        )
+    })?;
+    Ok(dir.to_path_buf())
+}
+
 fn is_mounted(mp: &Path) -> bool {
     match (std::fs::metadata(mp), mp.parent().map(std::fs::metadata)) {
         (Ok(m), Some(Ok(p))) => m.dev() != p.dev(),
@@ -120,6 +134,14 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         dir_cache_ttl: Duration::from_secs(opts.dir_cache_ttl),
         dir_cache_max_dirs: opts.dir_cache_size as usize,
         dir_cache_max_entries: 500_000,
+        read_only: opts.read_only,
+        segment_size: opts.segment_size << 20,
+        segment_container: ContainerName::new(
+            opts.segments_container
+                .clone()
+                .unwrap_or_else(|| format!("{}_segments", location.container)),
+        )?,
+        cache_dir: check_cache_dir(&opts.cache_dir)?,
     };
     let container = location.container.to_string();
     let prefix = location.prefix.clone();
@@ -147,9 +169,10 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         MountOption::NoDev,
         MountOption::NoSuid,
         MountOption::NoAtime,
-        // Writing arrives with the write side; until then every mount is read-only.
-        MountOption::RO,
     ];
+    if opts.read_only {
+        fuse_config.mount_options.push(MountOption::RO);
+    }
     fuse_config.acl = if opts.allow_other {
         SessionACL::All
     } else if opts.allow_root {

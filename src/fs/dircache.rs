@@ -71,6 +71,25 @@ impl DirCache {
         }
     }
 
+    /// Applies a change made through the mount to `dir`'s cached listing, if one is
+    /// cached, so the mount shows its own changes at once.
+    pub fn patch(&self, dir: u64, change: impl FnOnce(&mut BTreeMap<String, Arc<Inode>>)) {
+        let mut inner = self.inner.lock().expect("dir cache");
+        let Some(old) = inner.lru.peek(&dir).cloned() else {
+            return;
+        };
+        let mut entries = old.entries.clone();
+        change(&mut entries);
+        inner.total_entries = inner.total_entries + entries.len() - old.entries.len();
+        inner.lru.put(
+            dir,
+            Arc::new(DirSnapshot {
+                fetched: old.fetched,
+                entries,
+            }),
+        );
+    }
+
     /// Forgets `dir`'s listing (after a change made through the mount).
     pub fn invalidate(&self, dir: u64) {
         let mut inner = self.inner.lock().expect("dir cache");

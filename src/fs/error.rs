@@ -22,6 +22,16 @@ pub enum FsError {
     UnknownHandle(u64),
     #[error("object changed while it was open")]
     Stale,
+    #[error("already exists")]
+    Exists,
+    #[error("folder not empty")]
+    NotEmpty,
+    #[error("handle not open for writing")]
+    NotWritable,
+    #[error("busy: files below are still being written")]
+    Busy,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error(transparent)]
     Swift(#[from] SwiftError),
 }
@@ -39,26 +49,37 @@ impl FsError {
             FsError::ReadOnly => libc::EROFS,
             FsError::UnknownInode(_) | FsError::UnknownHandle(_) => libc::EBADF,
             FsError::Stale => libc::ESTALE,
-            FsError::Swift(e) => match e {
-                SwiftError::NotFound(_) => libc::ENOENT,
-                SwiftError::Forbidden { .. } | SwiftError::AuthFailed { .. } => libc::EACCES,
-                SwiftError::Conflict(_) => libc::EBUSY,
-                SwiftError::PreconditionFailed(_) => libc::ESTALE,
-                SwiftError::RangeNotSatisfiable(_) => libc::EINVAL,
-                SwiftError::InvalidName { .. } => libc::EINVAL,
-                SwiftError::Http { status: 413, .. } | SwiftError::Http { status: 507, .. } => {
-                    libc::ENOSPC
-                }
-                SwiftError::Timeout { .. } => libc::ETIMEDOUT,
-                SwiftError::Config(_)
-                | SwiftError::Unreachable { .. }
-                | SwiftError::NoEndpoint(_)
-                | SwiftError::Http { .. }
-                | SwiftError::InvalidResponse { .. }
-                | SwiftError::ChecksumMismatch { .. }
-                | SwiftError::Transfer { .. } => libc::EIO,
+            FsError::Exists => libc::EEXIST,
+            FsError::NotEmpty => libc::ENOTEMPTY,
+            FsError::NotWritable => libc::EBADF,
+            FsError::Busy => libc::EBUSY,
+            // a Swift failure carried through a local-file step keeps its own errno
+            FsError::Io(e) => match e.get_ref().and_then(|i| i.downcast_ref::<SwiftError>()) {
+                Some(swift) => swift_errno(swift),
+                None => e.raw_os_error().unwrap_or(libc::EIO),
             },
+            FsError::Swift(e) => swift_errno(e),
         }
+    }
+}
+
+fn swift_errno(e: &SwiftError) -> i32 {
+    match e {
+        SwiftError::NotFound(_) => libc::ENOENT,
+        SwiftError::Forbidden { .. } | SwiftError::AuthFailed { .. } => libc::EACCES,
+        SwiftError::Conflict(_) => libc::EBUSY,
+        SwiftError::PreconditionFailed(_) => libc::ESTALE,
+        SwiftError::RangeNotSatisfiable(_) => libc::EINVAL,
+        SwiftError::InvalidName { .. } => libc::EINVAL,
+        SwiftError::Http { status: 413, .. } | SwiftError::Http { status: 507, .. } => libc::ENOSPC,
+        SwiftError::Timeout { .. } => libc::ETIMEDOUT,
+        SwiftError::Config(_)
+        | SwiftError::Unreachable { .. }
+        | SwiftError::NoEndpoint(_)
+        | SwiftError::Http { .. }
+        | SwiftError::InvalidResponse { .. }
+        | SwiftError::ChecksumMismatch { .. }
+        | SwiftError::Transfer { .. } => libc::EIO,
     }
 }
 
@@ -85,5 +106,9 @@ mod tests {
         };
         assert_eq!(FsError::Swift(down).errno(), libc::EIO);
         assert_eq!(FsError::NameTooLong.errno(), libc::ENAMETOOLONG);
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(FsError::Io(full).errno(), libc::ENOSPC);
+        let wrapped = std::io::Error::other(SwiftError::NotFound("x".into()));
+        assert_eq!(FsError::Io(wrapped).errno(), libc::ENOENT);
     }
 }

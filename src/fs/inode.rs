@@ -1,9 +1,10 @@
 //! Inodes: a number for each path seen, stable for the life of the mount.
 //!
-//! Identity (number, parent, name, object key, kind) never changes; what Swift says
-//! about the object (size, mtime, ETag) lives behind a lock and is refreshed from
-//! listings and HEADs. A path that turns from file into folder (or back) gets a new
-//! inode, so the kernel never sees an inode change kind.
+//! Number and kind never change; the place (parent and name) changes only by rename,
+//! and the object key is derived from it, so renaming a folder moves everything below
+//! it at once. What Swift says about the object (size, mtime, ETag) lives behind a lock
+//! and is refreshed from listings and HEADs. A path that turns from file into folder
+//! (or back) gets a new inode, so the kernel never sees an inode change kind.
 
 use super::listing::FileMeta;
 use std::collections::HashMap;
@@ -34,15 +35,26 @@ pub struct NodeState {
 #[derive(Debug)]
 pub struct Inode {
     pub ino: u64,
-    pub parent: u64,
-    /// For a file, its object name; for a folder, the listing prefix (`""` or
-    /// ending in `/`).
-    pub key: String,
     pub kind: NodeKind,
+    place: Mutex<Place>,
     state: Mutex<NodeState>,
 }
 
+#[derive(Clone, Debug)]
+struct Place {
+    parent: u64,
+    name: String,
+}
+
 impl Inode {
+    pub fn parent(&self) -> u64 {
+        self.place.lock().expect("inode place").parent
+    }
+
+    pub fn name(&self) -> String {
+        self.place.lock().expect("inode place").name.clone()
+    }
+
     pub fn state(&self) -> NodeState {
         self.state.lock().expect("inode lock").clone()
     }
@@ -105,6 +117,7 @@ struct Table {
 /// number, which tools that compare inode numbers (rsync, tar, find) rely on.
 pub struct InodeTable {
     table: Mutex<Table>,
+    root_key: String,
     created: SystemTime,
 }
 
@@ -113,10 +126,12 @@ impl InodeTable {
         let created = SystemTime::now();
         let root = Arc::new(Inode {
             ino: ROOT_INO,
-            parent: ROOT_INO,
-            key: root_key,
             kind: NodeKind::Dir,
-            state: Mutex::new(dir_state(created)),
+            place: Mutex::new(Place {
+                parent: ROOT_INO,
+                name: String::new(),
+            }),
+            state: Mutex::new(new_state(created)),
         });
         let mut table = Table {
             next: ROOT_INO + 1,
@@ -125,6 +140,7 @@ impl InodeTable {
         table.by_ino.insert(ROOT_INO, root);
         InodeTable {
             table: Mutex::new(table),
+            root_key,
             created,
         }
     }
@@ -136,6 +152,31 @@ impl InodeTable {
             .by_ino
             .get(&ino)
             .cloned()
+    }
+
+    /// The object name of a file, or the listing prefix of a folder (`""` or ending
+    /// in `/`): the root's key, then each name on the way down.
+    pub fn key(&self, inode: &Inode) -> String {
+        let t = self.table.lock().expect("inode table");
+        let mut names = Vec::new();
+        let mut cur = inode.ino;
+        while cur != ROOT_INO {
+            let Some(node) = t.by_ino.get(&cur) else {
+                break;
+            };
+            let place = node.place.lock().expect("inode place").clone();
+            names.push(place.name);
+            cur = place.parent;
+        }
+        let mut key = self.root_key.clone();
+        for name in names.iter().rev() {
+            key.push_str(name);
+            key.push('/');
+        }
+        if inode.kind == NodeKind::File {
+            key.pop();
+        }
+        key
     }
 
     /// The inode for `name` in `parent` with this kind, created if new (or if the
@@ -161,26 +202,14 @@ impl InodeTable {
                 None => {
                     let ino = t.next;
                     t.next += 1;
-                    let object_key = match kind {
-                        NodeKind::File => format!("{}{name}", parent.key),
-                        NodeKind::Dir => format!("{}{name}/", parent.key),
-                    };
-                    let state = match kind {
-                        NodeKind::Dir => dir_state(self.created),
-                        NodeKind::File => NodeState {
-                            size: 0,
-                            mtime: self.created,
-                            etag: None,
-                            meta_mtime: None,
-                            headed_at: None,
-                        },
-                    };
                     let inode = Arc::new(Inode {
                         ino,
-                        parent: parent.ino,
-                        key: object_key,
                         kind,
-                        state: Mutex::new(state),
+                        place: Mutex::new(Place {
+                            parent: parent.ino,
+                            name: name.to_string(),
+                        }),
+                        state: Mutex::new(new_state(self.created)),
                     });
                     t.by_ino.insert(ino, inode.clone());
                     t.by_name.insert(key, ino);
@@ -193,9 +222,32 @@ impl InodeTable {
         }
         inode
     }
+
+    /// Forgets the name (after unlink or rmdir); a new file of that name gets a new
+    /// number. The inode itself stays valid for handles still open on it.
+    pub fn remove_name(&self, parent: u64, name: &str) {
+        self.table
+            .lock()
+            .expect("inode table")
+            .by_name
+            .remove(&(parent, name.to_string()));
+    }
+
+    /// Moves an inode to a new place; whatever had that name loses it.
+    pub fn rename(&self, inode: &Inode, new_parent: u64, new_name: &str) {
+        let mut t = self.table.lock().expect("inode table");
+        let mut place = inode.place.lock().expect("inode place");
+        t.by_name.remove(&(place.parent, place.name.clone()));
+        t.by_name
+            .insert((new_parent, new_name.to_string()), inode.ino);
+        *place = Place {
+            parent: new_parent,
+            name: new_name.to_string(),
+        };
+    }
 }
 
-fn dir_state(t: SystemTime) -> NodeState {
+fn new_state(t: SystemTime) -> NodeState {
     NodeState {
         size: 0,
         mtime: t,
@@ -222,15 +274,24 @@ mod tests {
         let t = InodeTable::new("pre/".into());
         let root = t.get(ROOT_INO).unwrap();
         let a = t.upsert(&root, "a", NodeKind::File, Some(&meta(1, "e1")));
-        assert_eq!(a.key, "pre/a");
+        assert_eq!(t.key(&a), "pre/a");
         let again = t.upsert(&root, "a", NodeKind::File, Some(&meta(2, "e2")));
         assert_eq!(a.ino, again.ino);
         assert_eq!(again.state().size, 2);
         let dir = t.upsert(&root, "a", NodeKind::Dir, None);
         assert_ne!(dir.ino, a.ino);
-        assert_eq!(dir.key, "pre/a/");
+        assert_eq!(t.key(&dir), "pre/a/");
         let child = t.upsert(&dir, "b", NodeKind::File, None);
-        assert_eq!((child.parent, child.key.as_str()), (dir.ino, "pre/a/b"));
+        assert_eq!(
+            (child.parent(), t.key(&child).as_str()),
+            (dir.ino, "pre/a/b")
+        );
+        // renaming the folder moves what is below it
+        t.rename(&dir, ROOT_INO, "z");
+        assert_eq!(t.key(&child), "pre/z/b");
+        assert_eq!(t.upsert(&root, "z", NodeKind::Dir, None).ino, dir.ino);
+        t.remove_name(ROOT_INO, "z");
+        assert_ne!(t.upsert(&root, "z", NodeKind::Dir, None).ino, dir.ino);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The filesystem semantics layer: inodes, directory listings, reads.
+//! The filesystem semantics layer: inodes, directory listings, reads and writes.
 //!
 //! Async methods return attributes, entries and bytes or an [`FsError`]; nothing here
 //! knows fuser's types or replies, and nothing here builds an HTTP request (that is
@@ -10,22 +10,27 @@ mod error;
 mod inode;
 mod listing;
 mod reader;
+mod writer;
 
 pub use error::FsError;
 pub use inode::{NodeKind, ROOT_INO};
 
 use crate::source::Location;
-use crate::swift::{ContainerName, ListQuery, ObjectName, SwiftClient, SwiftError};
+use crate::swift::{
+    ContainerName, ListEntry, ListQuery, Manifest, ObjectName, SwiftClient, SwiftError,
+};
 use bytes::Bytes;
 use dircache::{DirCache, DirSnapshot};
 use inode::{Inode, InodeTable, parse_meta_mtime};
-use listing::{EntryKind, NAME_MAX, entries_from_rows, is_directory_marker_type};
+use listing::{EntryKind, NAME_MAX, entries_from_rows, is_directory_marker_type, segment_problem};
 use reader::Reader;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use writer::{Base, UploadConfig, Writer};
 
 /// Mount-wide settings of the filesystem layer.
 #[derive(Clone, Debug)]
@@ -38,6 +43,12 @@ pub struct FsConfig {
     pub dir_cache_ttl: Duration,
     pub dir_cache_max_dirs: usize,
     pub dir_cache_max_entries: usize,
+    pub read_only: bool,
+    /// Files larger than this are stored as SLO segments of this size.
+    pub segment_size: u64,
+    pub segment_container: ContainerName,
+    /// Where files being changed other than sequentially are kept until uploaded.
+    pub cache_dir: PathBuf,
 }
 
 /// Attributes of a file or folder, as the adapter hands them to the kernel.
@@ -71,6 +82,13 @@ pub struct StatFs {
     pub name_max: u32,
 }
 
+/// How a file is opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenMode {
+    pub write: bool,
+    pub truncate: bool,
+}
+
 /// What `open` tells the adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Opened {
@@ -79,27 +97,51 @@ pub struct Opened {
     pub keep_cache: bool,
 }
 
+type SharedWriter = Arc<tokio::sync::Mutex<Writer>>;
+
 enum Handle {
     Dir(Arc<DirSnapshot>),
-    File(Arc<tokio::sync::Mutex<Reader>>),
+    Read(Arc<tokio::sync::Mutex<Reader>>),
+    Write { ino: u64, writer: SharedWriter },
 }
 
 pub struct SwiftFs {
     client: Arc<SwiftClient>,
     container: ContainerName,
     config: FsConfig,
+    upload: UploadConfig,
     inodes: InodeTable,
     dirs: DirCache,
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     /// ETag of each file's version as of its last open, for the kernel page cache.
     opened_etags: Mutex<HashMap<u64, String>>,
+    /// One writer per inode open for writing, shared by its handles, with their count.
+    writers: Mutex<HashMap<u64, (SharedWriter, usize)>>,
+    /// Files created through the mount and not yet in Swift: listings must show them.
+    uncommitted: Mutex<HashSet<u64>>,
 }
 
 const BLOCK: u64 = 4096;
 
+fn name_str(name: &OsStr) -> Result<&str, FsError> {
+    if name.len() > NAME_MAX {
+        return Err(FsError::NameTooLong);
+    }
+    name.to_str()
+        .ok_or_else(|| FsError::InvalidName("not UTF-8".into()))
+}
+
 impl SwiftFs {
     pub fn new(client: Arc<SwiftClient>, location: Location, config: FsConfig) -> Self {
+        let upload = UploadConfig {
+            client: client.clone(),
+            container: location.container.clone(),
+            segment_container: config.segment_container.clone(),
+            segment_size: config.segment_size,
+            cache_dir: config.cache_dir.clone(),
+            segment_container_ready: Default::default(),
+        };
         SwiftFs {
             client,
             container: location.container,
@@ -110,9 +152,12 @@ impl SwiftFs {
                 config.dir_cache_max_entries,
             ),
             config,
+            upload,
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             opened_etags: Mutex::new(HashMap::new()),
+            writers: Mutex::new(HashMap::new()),
+            uncommitted: Mutex::new(HashSet::new()),
         }
     }
 
@@ -128,21 +173,49 @@ impl SwiftFs {
         Ok(())
     }
 
+    fn writable(&self) -> Result<(), FsError> {
+        if self.config.read_only {
+            Err(FsError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
     fn inode(&self, ino: u64) -> Result<Arc<Inode>, FsError> {
         self.inodes.get(ino).ok_or(FsError::UnknownInode(ino))
     }
 
-    fn attr_of(&self, inode: &Inode) -> Attr {
+    fn object_name(&self, inode: &Inode) -> Result<ObjectName, FsError> {
+        ObjectName::new(self.inodes.key(inode)).map_err(|e| FsError::InvalidName(e.to_string()))
+    }
+
+    fn writer_of(&self, ino: u64) -> Option<SharedWriter> {
+        self.writers
+            .lock()
+            .expect("writers")
+            .get(&ino)
+            .map(|(w, _)| w.clone())
+    }
+
+    async fn attr_of(&self, inode: &Inode) -> Attr {
         let s = inode.state();
-        let (perm, nlink, size) = match inode.kind {
-            NodeKind::Dir => (self.config.dir_mode, 2, 0),
-            NodeKind::File => (self.config.file_mode, 1, s.size),
+        let (perm, nlink) = match inode.kind {
+            NodeKind::Dir => (self.config.dir_mode, 2),
+            NodeKind::File => (self.config.file_mode, 1),
+        };
+        let (size, mtime) = match self.writer_of(inode.ino) {
+            Some(w) => {
+                let w = w.lock().await;
+                (w.size(), w.mtime())
+            }
+            None if inode.kind == NodeKind::Dir => (0, s.mtime),
+            None => (s.size, s.mtime),
         };
         Attr {
             ino: inode.ino,
             kind: inode.kind,
             size,
-            mtime: s.mtime,
+            mtime,
             perm,
             uid: self.config.uid,
             gid: self.config.gid,
@@ -150,9 +223,9 @@ impl SwiftFs {
         }
     }
 
-    pub fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
+    pub async fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
         let inode = self.inode(ino)?;
-        Ok(self.attr_of(&inode))
+        Ok(self.attr_of(&inode).await)
     }
 
     fn dir_inode(&self, ino: u64) -> Result<Arc<Inode>, FsError> {
@@ -163,25 +236,32 @@ impl SwiftFs {
         Ok(inode)
     }
 
+    /// The child `name` of `parent`, from the cached listing or asked for alone.
+    async fn child(&self, parent: &Arc<Inode>, name: &str) -> Result<Arc<Inode>, FsError> {
+        if let Some(snap) = self.dirs.get_fresh(parent.ino) {
+            return snap.entries.get(name).cloned().ok_or(FsError::NotFound);
+        }
+        self.lookup_remote(parent, name).await
+    }
+
     pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
         let parent = self.dir_inode(parent)?;
-        if name.len() > NAME_MAX {
-            return Err(FsError::NameTooLong);
-        }
         // Swift names are UTF-8: anything else cannot exist there.
-        let name = name.to_str().ok_or(FsError::NotFound)?;
-        if let Some(snap) = self.dirs.get_fresh(parent.ino) {
-            let inode = snap.entries.get(name).ok_or(FsError::NotFound)?;
-            return Ok(self.attr_of(inode));
-        }
-        let inode = self.lookup_remote(&parent, name).await?;
-        Ok(self.attr_of(&inode))
+        let name = name_str(name).map_err(|e| match e {
+            FsError::InvalidName(_) => FsError::NotFound,
+            e => e,
+        })?;
+        let inode = self.child(&parent, name).await?;
+        Ok(self.attr_of(&inode).await)
     }
 
     /// One name without listing the whole parent: a HEAD of the object and a
     /// one-row listing under `name/`, at the same time. A folder wins over a file.
     async fn lookup_remote(&self, parent: &Inode, name: &str) -> Result<Arc<Inode>, FsError> {
-        let file_key = format!("{}{name}", parent.key);
+        if let Some(ino) = self.uncommitted_child(parent.ino, name) {
+            return self.inode(ino);
+        }
+        let file_key = format!("{}{name}", self.inodes.key(parent));
         let object = ObjectName::new(file_key.clone()).map_err(|_| FsError::NotFound)?;
         let children = ListQuery {
             prefix: Some(format!("{file_key}/")),
@@ -218,29 +298,44 @@ impl SwiftFs {
         }
     }
 
+    fn uncommitted_child(&self, parent: u64, name: &str) -> Option<u64> {
+        let pending: Vec<u64> = self
+            .uncommitted
+            .lock()
+            .expect("uncommitted")
+            .iter()
+            .copied()
+            .collect();
+        pending.into_iter().find(|ino| {
+            self.inodes
+                .get(*ino)
+                .is_some_and(|i| i.parent() == parent && i.name() == name)
+        })
+    }
+
     /// The entries of a directory: from the cache while fresh, else one paged
-    /// listing with `delimiter=/`.
+    /// listing with `delimiter=/`, plus files created here and not yet uploaded.
     async fn snapshot(&self, dir: &Arc<Inode>) -> Result<Arc<DirSnapshot>, FsError> {
         if let Some(snap) = self.dirs.get_fresh(dir.ino) {
             return Ok(snap);
         }
+        let key = self.inodes.key(dir);
         let query = ListQuery {
-            prefix: (!dir.key.is_empty()).then(|| dir.key.clone()),
+            prefix: (!key.is_empty()).then(|| key.clone()),
             delimiter: Some('/'),
             ..ListQuery::default()
         };
         let started = Instant::now();
         let rows = self.client.list_all(&self.container, &query).await?;
-        let (entries, hidden) = entries_from_rows(&dir.key, &rows);
+        let (entries, hidden) = entries_from_rows(&key, &rows);
         log::debug!(
-            "listed {}/{}: {} rows, {} entries, {hidden} hidden, in {:?}",
+            "listed {}/{key}: {} rows, {} entries, {hidden} hidden, in {:?}",
             self.container,
-            dir.key,
             rows.len(),
             entries.len(),
             started.elapsed()
         );
-        let entries = entries
+        let mut entries: std::collections::BTreeMap<String, Arc<Inode>> = entries
             .into_iter()
             .map(|(name, kind)| {
                 let inode = match &kind {
@@ -258,6 +353,18 @@ impl SwiftFs {
                 (name, inode)
             })
             .collect();
+        let pending: Vec<u64> = self
+            .uncommitted
+            .lock()
+            .expect("uncommitted")
+            .iter()
+            .copied()
+            .collect();
+        for ino in pending {
+            if let Some(i) = self.inodes.get(ino).filter(|i| i.parent() == dir.ino) {
+                entries.entry(i.name()).or_insert(i);
+            }
+        }
         let snap = Arc::new(DirSnapshot {
             fetched: Instant::now(),
             entries,
@@ -287,7 +394,7 @@ impl SwiftFs {
         let Some(Handle::Dir(snap)) = handles.get(&fh) else {
             return Err(FsError::UnknownHandle(fh));
         };
-        let dots = [(".", dir.ino), ("..", dir.parent)]
+        let dots = [(".", dir.ino), ("..", dir.parent())]
             .into_iter()
             .map(|(n, i)| DirEntry {
                 ino: i,
@@ -302,33 +409,61 @@ impl SwiftFs {
         Ok(dots.chain(rest).skip(offset as usize).collect())
     }
 
-    pub fn release_handle(&self, fh: u64) {
+    pub fn releasedir(&self, fh: u64) {
         self.handles.lock().expect("handles").remove(&fh);
     }
 
-    /// Opens a file for reading. A HEAD confirms the version (and learns the real
-    /// size of large objects); reads are then pinned to it.
-    pub async fn open(&self, ino: u64) -> Result<Opened, FsError> {
+    /// HEADs a file, updating its inode; `None` if it is not in Swift.
+    async fn head(&self, inode: &Inode) -> Result<Option<crate::swift::ObjectInfo>, FsError> {
+        let object = self.object_name(inode)?;
+        match self.client.head_object(&self.container, &object).await {
+            Ok(info) => {
+                inode.update_from_head(
+                    info.size,
+                    info.etag.clone(),
+                    info.last_modified,
+                    info.meta.get("mtime").and_then(|v| parse_meta_mtime(v)),
+                );
+                Ok(Some(info))
+            }
+            Err(SwiftError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a file. For reading, a HEAD confirms the version (and learns the real
+    /// size of large objects), and reads are pinned to it. For writing, the file's
+    /// one writer is shared by all its handles.
+    pub async fn open(&self, ino: u64, mode: OpenMode) -> Result<Opened, FsError> {
         let inode = self.inode(ino)?;
         if inode.kind == NodeKind::Dir {
             return Err(FsError::IsADirectory);
         }
-        let object =
-            ObjectName::new(inode.key.clone()).map_err(|e| FsError::InvalidName(e.to_string()))?;
-        let info = match self.client.head_object(&self.container, &object).await {
-            Ok(info) => info,
-            Err(SwiftError::NotFound(_)) => {
-                self.dirs.invalidate(inode.parent);
-                return Err(FsError::NotFound);
+        if mode.write {
+            self.writable()?;
+            let writer = self.acquire_writer(&inode).await?;
+            if mode.truncate {
+                writer.lock().await.truncate(0).await?;
             }
-            Err(e) => return Err(e.into()),
+            let fh = self.add_handle(Handle::Write { ino, writer });
+            return Ok(Opened {
+                fh,
+                keep_cache: false,
+            });
+        }
+        if let Some(w) = self.writer_of(ino) {
+            // open for writing elsewhere through the mount: read what it holds
+            self.add_writer_ref(ino);
+            let fh = self.add_handle(Handle::Write { ino, writer: w });
+            return Ok(Opened {
+                fh,
+                keep_cache: false,
+            });
+        }
+        let Some(info) = self.head(&inode).await? else {
+            self.dirs.invalidate(inode.parent());
+            return Err(FsError::NotFound);
         };
-        inode.update_from_head(
-            info.size,
-            info.etag.clone(),
-            info.last_modified,
-            info.meta.get("mtime").and_then(|v| parse_meta_mtime(v)),
-        );
         let keep_cache = {
             let mut seen = self.opened_etags.lock().expect("etags");
             match &info.etag {
@@ -344,22 +479,612 @@ impl SwiftFs {
         let reader = Reader::new(
             self.client.clone(),
             self.container.clone(),
-            object,
+            self.object_name(&inode)?,
             info.size,
             pin,
         );
-        let fh = self.add_handle(Handle::File(Arc::new(tokio::sync::Mutex::new(reader))));
+        let fh = self.add_handle(Handle::Read(Arc::new(tokio::sync::Mutex::new(reader))));
         Ok(Opened { fh, keep_cache })
+    }
+
+    fn add_writer_ref(&self, ino: u64) {
+        if let Some((_, n)) = self.writers.lock().expect("writers").get_mut(&ino) {
+            *n += 1;
+        }
+    }
+
+    /// The writer of an existing file, made on first need from a HEAD.
+    async fn acquire_writer(&self, inode: &Arc<Inode>) -> Result<SharedWriter, FsError> {
+        if let Some(w) = self.writer_of(inode.ino) {
+            self.add_writer_ref(inode.ino);
+            return Ok(w);
+        }
+        let info = self.head(inode).await?;
+        let base = match &info {
+            Some(i) => Base {
+                size: i.size,
+                exists: true,
+                is_slo: i.manifest == Some(Manifest::Slo),
+            },
+            None => Base::default(),
+        };
+        let mtime = inode.state().mtime;
+        let writer = Writer::new(self.upload.clone(), self.object_name(inode)?, base, mtime);
+        let mut writers = self.writers.lock().expect("writers");
+        // another open may have raced us here: share its writer
+        let entry = writers
+            .entry(inode.ino)
+            .or_insert_with(|| (Arc::new(tokio::sync::Mutex::new(writer)), 0));
+        entry.1 += 1;
+        Ok(entry.0.clone())
+    }
+
+    /// Creates a new file (or opens an existing one, as `O_CREAT` without `O_EXCL`).
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        exclusive: bool,
+    ) -> Result<(Attr, Opened), FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        if let Some(problem) = segment_problem(name) {
+            return Err(FsError::InvalidName(problem.into()));
+        }
+        match self.child(&parent, name).await {
+            Ok(existing) if exclusive => {
+                let _ = existing;
+                return Err(FsError::Exists);
+            }
+            Ok(existing) if existing.kind == NodeKind::Dir => return Err(FsError::IsADirectory),
+            Ok(existing) => {
+                let opened = self
+                    .open(
+                        existing.ino,
+                        OpenMode {
+                            write: true,
+                            truncate: false,
+                        },
+                    )
+                    .await?;
+                return Ok((self.attr_of(&existing).await, opened));
+            }
+            Err(FsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let inode = self.inodes.upsert(&parent, name, NodeKind::File, None);
+        let writer = Arc::new(tokio::sync::Mutex::new(Writer::new_file(
+            self.upload.clone(),
+            self.object_name(&inode)?,
+        )));
+        self.writers
+            .lock()
+            .expect("writers")
+            .insert(inode.ino, (writer.clone(), 1));
+        self.uncommitted
+            .lock()
+            .expect("uncommitted")
+            .insert(inode.ino);
+        let child = inode.clone();
+        self.dirs.patch(parent.ino, |e| {
+            e.insert(name.to_string(), child);
+        });
+        let fh = self.add_handle(Handle::Write {
+            ino: inode.ino,
+            writer,
+        });
+        Ok((
+            self.attr_of(&inode).await,
+            Opened {
+                fh,
+                keep_cache: false,
+            },
+        ))
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
         log::trace!("read fh {fh} offset {offset} size {size}");
-        let reader = match self.handles.lock().expect("handles").get(&fh) {
-            Some(Handle::File(r)) => r.clone(),
+        enum Source {
+            Remote(Arc<tokio::sync::Mutex<Reader>>),
+            Local(SharedWriter),
+        }
+        let source = match self.handles.lock().expect("handles").get(&fh) {
+            Some(Handle::Read(r)) => Source::Remote(r.clone()),
+            Some(Handle::Write { writer, .. }) => Source::Local(writer.clone()),
             _ => return Err(FsError::UnknownHandle(fh)),
         };
-        let mut reader = reader.lock().await;
-        Ok(reader.read(offset, size).await?)
+        match source {
+            Source::Remote(r) => Ok(r.lock().await.read(offset, size).await?),
+            Source::Local(w) => Ok(w.lock().await.read(offset, size).await?),
+        }
+    }
+
+    fn write_handle(&self, fh: u64) -> Result<(u64, SharedWriter), FsError> {
+        match self.handles.lock().expect("handles").get(&fh) {
+            Some(Handle::Write { ino, writer }) => Ok((*ino, writer.clone())),
+            Some(_) => Err(FsError::NotWritable),
+            None => Err(FsError::UnknownHandle(fh)),
+        }
+    }
+
+    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, FsError> {
+        let (_, writer) = self.write_handle(fh)?;
+        writer.lock().await.write(offset, data).await?;
+        Ok(data.len() as u32)
+    }
+
+    /// Uploads what the handle's file holds, if anything changed: `close()` and
+    /// `fsync()` return only once it is in Swift, or with the reason it is not.
+    pub async fn flush(&self, fh: u64) -> Result<(), FsError> {
+        let (ino, writer) = match self.write_handle(fh) {
+            Ok(w) => w,
+            // handles opened for reading have nothing to flush
+            Err(FsError::NotWritable) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut w = writer.lock().await;
+        let committed = w.commit().await?;
+        drop(w);
+        if let Some(c) = committed {
+            let inode = self.inode(ino)?;
+            inode.update_from_head(c.size, Some(c.etag), None, Some(c.mtime));
+            self.uncommitted.lock().expect("uncommitted").remove(&ino);
+            log::debug!("stored {} ({} bytes)", self.inodes.key(&inode), c.size);
+        }
+        Ok(())
+    }
+
+    /// Closes a handle; the last handle of a written file uploads what is left
+    /// (a failure here can only be logged: the kernel ignores it).
+    pub async fn release(&self, fh: u64) {
+        let handle = self.handles.lock().expect("handles").remove(&fh);
+        let Some(Handle::Write { ino, writer }) = handle else {
+            return;
+        };
+        let last = {
+            let mut writers = self.writers.lock().expect("writers");
+            match writers.get_mut(&ino) {
+                Some((_, n)) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => {
+                    writers.remove(&ino);
+                    true
+                }
+            }
+        };
+        if last {
+            let mut w = writer.lock().await;
+            if w.is_dirty() {
+                match w.commit().await {
+                    Ok(Some(c)) => {
+                        if let Ok(inode) = self.inode(ino) {
+                            inode.update_from_head(c.size, Some(c.etag), None, Some(c.mtime));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        log::error!("upload at close of ino {ino} failed, the change is lost: {e}")
+                    }
+                }
+            }
+            self.uncommitted.lock().expect("uncommitted").remove(&ino);
+        }
+    }
+
+    /// Truncates and/or sets the modification time. Mode and owner are fixed for the
+    /// whole mount: changes are accepted and not stored.
+    pub async fn setattr(
+        &self,
+        ino: u64,
+        size: Option<u64>,
+        mtime: Option<SystemTime>,
+    ) -> Result<Attr, FsError> {
+        let inode = self.inode(ino)?;
+        if size.is_none() && mtime.is_none() {
+            return Ok(self.attr_of(&inode).await);
+        }
+        self.writable()?;
+        if inode.kind == NodeKind::Dir {
+            if size.is_some() {
+                return Err(FsError::IsADirectory);
+            }
+            // folders have no object to keep a time on
+            return Ok(self.attr_of(&inode).await);
+        }
+        let (writer, temporary) = match self.writer_of(ino) {
+            Some(w) => (w, false),
+            None => (self.acquire_writer(&inode).await?, true),
+        };
+        let result = async {
+            let mut w = writer.lock().await;
+            if let Some(size) = size {
+                w.truncate(size).await?;
+            }
+            if let Some(t) = mtime {
+                w.set_mtime(t);
+            }
+            if temporary {
+                // no handle will flush this change: it is stored now
+                if let Some(c) = w.commit().await? {
+                    inode.update_from_head(c.size, Some(c.etag), None, Some(c.mtime));
+                }
+            }
+            Ok::<_, FsError>(())
+        }
+        .await;
+        if temporary {
+            let mut writers = self.writers.lock().expect("writers");
+            if let Some((_, n)) = writers.get_mut(&ino) {
+                *n -= 1;
+                if *n == 0 {
+                    writers.remove(&ino);
+                }
+            }
+        }
+        result?;
+        Ok(self.attr_of(&inode).await)
+    }
+
+    /// Deletes an object; a large object goes with its segments.
+    async fn delete_object(&self, inode: &Inode) -> Result<(), FsError> {
+        let object = self.object_name(inode)?;
+        let info = self.client.head_object(&self.container, &object).await?;
+        match info.manifest {
+            Some(Manifest::Slo) => self.client.delete_slo(&self.container, &object).await?,
+            _ => self.client.delete_object(&self.container, &object).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        let inode = self.child(&parent, name).await?;
+        if inode.kind == NodeKind::Dir {
+            return Err(FsError::IsADirectory);
+        }
+        let uncommitted = self
+            .uncommitted
+            .lock()
+            .expect("uncommitted")
+            .remove(&inode.ino);
+        if let Some(w) = self.writer_of(inode.ino) {
+            w.lock().await.set_unlinked();
+        }
+        if !uncommitted {
+            match self.delete_object(&inode).await {
+                Ok(()) | Err(FsError::Swift(SwiftError::NotFound(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.forget_child(&parent, name);
+        Ok(())
+    }
+
+    fn forget_child(&self, parent: &Inode, name: &str) {
+        self.inodes.remove_name(parent.ino, name);
+        self.dirs.patch(parent.ino, |e| {
+            e.remove(name);
+        });
+    }
+
+    pub async fn mkdir(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        if let Some(problem) = segment_problem(name) {
+            return Err(FsError::InvalidName(problem.into()));
+        }
+        match self.child(&parent, name).await {
+            Ok(_) => return Err(FsError::Exists),
+            Err(FsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let marker = ObjectName::new(format!("{}{name}/", self.inodes.key(&parent)))
+            .map_err(|e| FsError::InvalidName(e.to_string()))?;
+        self.client
+            .put_object(
+                &self.container,
+                &marker,
+                Bytes::new(),
+                &[("content-type", "application/directory".into())],
+            )
+            .await?;
+        let inode = self.inodes.upsert(&parent, name, NodeKind::Dir, None);
+        let child = inode.clone();
+        self.dirs.patch(parent.ino, |e| {
+            e.insert(name.to_string(), child);
+        });
+        // a folder made just now is empty: no need to ask Swift
+        self.dirs.insert(
+            inode.ino,
+            Arc::new(DirSnapshot {
+                fetched: Instant::now(),
+                entries: Default::default(),
+            }),
+        );
+        Ok(self.attr_of(&inode).await)
+    }
+
+    pub async fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        let dir = self.child(&parent, name).await?;
+        if dir.kind != NodeKind::Dir {
+            return Err(FsError::NotADirectory);
+        }
+        let key = self.inodes.key(&dir);
+        let rows = self
+            .client
+            .list_page(
+                &self.container,
+                &ListQuery {
+                    prefix: Some(key.clone()),
+                    limit: Some(2),
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        let has_children = rows.iter().any(|r| r.marker() != key);
+        let has_pending = self
+            .uncommitted
+            .lock()
+            .expect("uncommitted")
+            .iter()
+            .any(|ino| self.inodes.get(*ino).is_some_and(|i| i.parent() == dir.ino));
+        if has_children || has_pending {
+            return Err(FsError::NotEmpty);
+        }
+        // both marker styles; an implicit folder has neither
+        let with_slash =
+            ObjectName::new(key.clone()).map_err(|e| FsError::InvalidName(e.to_string()))?;
+        match self
+            .client
+            .delete_object(&self.container, &with_slash)
+            .await
+        {
+            Ok(()) | Err(SwiftError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let without = ObjectName::new(key.trim_end_matches('/').to_string())
+            .map_err(|e| FsError::InvalidName(e.to_string()))?;
+        if let Ok(info) = self.client.head_object(&self.container, &without).await {
+            if info
+                .content_type
+                .as_deref()
+                .is_some_and(is_directory_marker_type)
+            {
+                self.client.delete_object(&self.container, &without).await?;
+            }
+        }
+        self.dirs.invalidate(dir.ino);
+        self.forget_child(&parent, name);
+        Ok(())
+    }
+
+    /// Renames a file (server-side copy, then delete) or a folder (every object
+    /// below it, copied first and deleted after, so a failure half-way loses nothing).
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        no_replace: bool,
+    ) -> Result<(), FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let new_parent = self.dir_inode(new_parent)?;
+        let name = name_str(name)?;
+        let new_name = name_str(new_name)?;
+        if let Some(problem) = segment_problem(new_name) {
+            return Err(FsError::InvalidName(problem.into()));
+        }
+        let source = self.child(&parent, name).await?;
+        let target = match self.child(&new_parent, new_name).await {
+            Ok(t) => Some(t),
+            Err(FsError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(t) = &target {
+            if t.ino == source.ino {
+                return Ok(());
+            }
+            if no_replace {
+                return Err(FsError::Exists);
+            }
+            match (source.kind, t.kind) {
+                (NodeKind::File, NodeKind::Dir) => return Err(FsError::IsADirectory),
+                (NodeKind::Dir, NodeKind::File) => return Err(FsError::NotADirectory),
+                _ => {}
+            }
+        }
+        match source.kind {
+            NodeKind::File => {
+                self.rename_file(&source, &new_parent, new_name, target.as_deref())
+                    .await?
+            }
+            NodeKind::Dir => {
+                self.rename_dir(&source, &new_parent, new_name, target.as_deref())
+                    .await?
+            }
+        }
+        self.dirs.patch(parent.ino, |e| {
+            e.remove(name);
+        });
+        if let Some(t) = &target {
+            self.inodes.remove_name(new_parent.ino, new_name);
+            if t.kind == NodeKind::Dir {
+                self.dirs.invalidate(t.ino);
+            }
+        }
+        self.inodes.rename(&source, new_parent.ino, new_name);
+        let moved = source.clone();
+        self.dirs.patch(new_parent.ino, |e| {
+            e.insert(new_name.to_string(), moved);
+        });
+        if source.kind == NodeKind::Dir {
+            self.dirs.invalidate(source.ino);
+        }
+        Ok(())
+    }
+
+    async fn rename_file(
+        &self,
+        source: &Arc<Inode>,
+        new_parent: &Inode,
+        new_name: &str,
+        target: Option<&Inode>,
+    ) -> Result<(), FsError> {
+        // a file still being written is stored first, under its current name
+        if let Some(w) = self.writer_of(source.ino) {
+            let mut w = w.lock().await;
+            if let Some(c) = w.commit().await? {
+                source.update_from_head(c.size, Some(c.etag), None, Some(c.mtime));
+            }
+            self.uncommitted
+                .lock()
+                .expect("uncommitted")
+                .remove(&source.ino);
+        }
+        let from = self.object_name(source)?;
+        let to = ObjectName::new(format!("{}{new_name}", self.inodes.key(new_parent)))
+            .map_err(|e| FsError::InvalidName(e.to_string()))?;
+        let info = self.client.head_object(&self.container, &from).await?;
+        let is_slo = info.manifest == Some(Manifest::Slo);
+        // segments of a large object being replaced go once the new one is in place
+        let old_segments = match target {
+            Some(_) => match self.client.head_object(&self.container, &to).await {
+                Ok(t) if t.manifest == Some(Manifest::Slo) => {
+                    self.client.slo_segments(&self.container, &to).await?
+                }
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        self.client
+            .copy_object((&self.container, &from), (&self.container, &to), is_slo)
+            .await?;
+        // the copy keeps the segments of a large object: delete the manifest only
+        self.client.delete_object(&self.container, &from).await?;
+        for seg in old_segments {
+            if let Err(e) = self.client.delete_path(&seg).await {
+                log::warn!("could not delete old segment {seg}: {e}");
+            }
+        }
+        if let Some(w) = self.writer_of(source.ino) {
+            // later writes through open handles go to the new name
+            w.lock().await.set_object(to);
+        }
+        Ok(())
+    }
+
+    async fn rename_dir(
+        &self,
+        source: &Arc<Inode>,
+        new_parent: &Inode,
+        new_name: &str,
+        target: Option<&Inode>,
+    ) -> Result<(), FsError> {
+        let from = self.inodes.key(source);
+        let to = format!("{}{new_name}/", self.inodes.key(new_parent));
+        if to.starts_with(&from) {
+            return Err(FsError::InvalidName(
+                "cannot move a folder into itself".into(),
+            ));
+        }
+        if let Some(t) = target {
+            let key = self.inodes.key(t);
+            let rows = self
+                .client
+                .list_page(
+                    &self.container,
+                    &ListQuery {
+                        prefix: Some(key.clone()),
+                        limit: Some(2),
+                        ..ListQuery::default()
+                    },
+                )
+                .await?;
+            if rows.iter().any(|r| r.marker() != key) {
+                return Err(FsError::NotEmpty);
+            }
+        }
+        let pending_below = self
+            .uncommitted
+            .lock()
+            .expect("uncommitted")
+            .iter()
+            .any(|ino| {
+                self.inodes
+                    .get(*ino)
+                    .is_some_and(|i| self.inodes.key(&i).starts_with(&from))
+            });
+        if pending_below {
+            // files being written below would land under the old name
+            return Err(FsError::Busy);
+        }
+        let rows = self
+            .client
+            .list_all(
+                &self.container,
+                &ListQuery {
+                    prefix: Some(from.clone()),
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        let names: Vec<String> = rows
+            .into_iter()
+            .filter_map(|r| match r {
+                ListEntry::Object(o) => Some(o.name),
+                ListEntry::Subdir { .. } => None,
+            })
+            .collect();
+        // copy everything first: a failure half-way leaves the source whole
+        for name in &names {
+            let src = ObjectName::new(name.clone())?;
+            let dst = ObjectName::new(format!("{to}{}", &name[from.len()..]))
+                .map_err(|e| FsError::InvalidName(e.to_string()))?;
+            let info = self.client.head_object(&self.container, &src).await?;
+            self.client
+                .copy_object(
+                    (&self.container, &src),
+                    (&self.container, &dst),
+                    info.manifest == Some(Manifest::Slo),
+                )
+                .await?;
+        }
+        if names.is_empty() {
+            // an implicit folder made empty by its last file: give it a marker there
+            let marker =
+                ObjectName::new(to.clone()).map_err(|e| FsError::InvalidName(e.to_string()))?;
+            self.client
+                .put_object(
+                    &self.container,
+                    &marker,
+                    Bytes::new(),
+                    &[("content-type", "application/directory".into())],
+                )
+                .await?;
+        }
+        for name in &names {
+            match self
+                .client
+                .delete_object(&self.container, &ObjectName::new(name.clone())?)
+                .await
+            {
+                Ok(()) | Err(SwiftError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        log::info!("renamed folder {from} to {to}: {} objects", names.len());
+        Ok(())
     }
 
     /// Capacity from the account: the quota when one is set, else used + 1 PiB, so

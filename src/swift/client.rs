@@ -94,11 +94,11 @@ impl<'a> RequestSpec<'a> {
         }
     }
 
-    fn header(mut self, name: &'static str, value: &str) -> Result<Self, SwiftError> {
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            SwiftError::Config(format!("header {name} cannot carry the value {value:?}"))
-        })?;
-        self.headers.insert(HeaderName::from_static(name), value);
+    fn header(mut self, name: &str, value: &str) -> Result<Self, SwiftError> {
+        let bad = || SwiftError::Config(format!("header {name} cannot carry the value {value:?}"));
+        let value = HeaderValue::from_str(value).map_err(|_| bad())?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        self.headers.insert(name, value);
         Ok(self)
     }
 
@@ -483,10 +483,13 @@ impl SwiftClient {
         c: &ContainerName,
         o: &ObjectName,
         data: Bytes,
-        headers: &[(&'static str, String)],
+        headers: &[(&str, String)],
     ) -> Result<String, SwiftError> {
         let md5 = hex(&Md5::digest(&data));
-        let mut spec = RequestSpec::new(Method::PUT, Some(c), Some(o)).header("etag", &md5)?;
+        // an empty body would otherwise go without a length, which Swift refuses (411)
+        let mut spec = RequestSpec::new(Method::PUT, Some(c), Some(o))
+            .header("etag", &md5)?
+            .header("content-length", &data.len().to_string())?;
         for (k, v) in headers {
             spec = spec.header(k, v)?;
         }
@@ -505,7 +508,7 @@ impl SwiftClient {
         o: &ObjectName,
         body: S,
         length: Option<u64>,
-        headers: &[(&'static str, String)],
+        headers: &[(&str, String)],
     ) -> Result<String, SwiftError>
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
@@ -548,7 +551,7 @@ impl SwiftClient {
         &self,
         c: &ContainerName,
         o: &ObjectName,
-        headers: &[(&'static str, String)],
+        headers: &[(&str, String)],
     ) -> Result<(), SwiftError> {
         let mut spec = RequestSpec::new(Method::POST, Some(c), Some(o));
         for (k, v) in headers {
@@ -599,7 +602,7 @@ impl SwiftClient {
         c: &ContainerName,
         o: &ObjectName,
         segments: &[SloSegment],
-        headers: &[(&'static str, String)],
+        headers: &[(&str, String)],
     ) -> Result<(), SwiftError> {
         let body = serde_json::to_vec(segments)
             .map_err(|e| SwiftError::Config(format!("manifest: {e}")))?;
@@ -613,13 +616,79 @@ impl SwiftClient {
         Ok(())
     }
 
-    /// Deletes an SLO together with its segments.
+    /// Deletes an SLO together with its segments. Swift answers 200 whatever
+    /// happened and reports in the body, so the body is what is checked.
     pub async fn delete_slo(&self, c: &ContainerName, o: &ObjectName) -> Result<(), SwiftError> {
         let spec = RequestSpec::new(Method::DELETE, Some(c), Some(o))
-            .query("multipart-manifest", "delete");
-        self.execute(&spec).await?;
-        Ok(())
+            .query("multipart-manifest", "delete")
+            .header("accept", "application/json")?;
+        let what = spec.what();
+        let resp = self.execute(&spec).await?;
+        let body: serde_json::Value =
+            resp.json().await.map_err(|e| SwiftError::InvalidResponse {
+                what: what.clone(),
+                reason: format!("bulk delete report is not JSON: {e}"),
+            })?;
+        let status = body["Response Status"].as_str().unwrap_or_default();
+        if status.starts_with('2') {
+            if body["Number Deleted"].as_u64() == Some(0)
+                && body["Number Not Found"].as_u64() > Some(0)
+            {
+                return Err(SwiftError::NotFound(what));
+            }
+            return Ok(());
+        }
+        let code = status
+            .split(' ')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(500);
+        Err(SwiftError::Http {
+            method: "DELETE".into(),
+            what,
+            status: code,
+            detail: format!(": {}", body["Errors"]),
+        })
     }
+
+    /// The segments of an SLO manifest, as `/<container>/<object>` paths.
+    pub async fn slo_segments(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+    ) -> Result<Vec<String>, SwiftError> {
+        let spec =
+            RequestSpec::new(Method::GET, Some(c), Some(o)).query("multipart-manifest", "get");
+        let what = spec.what();
+        let resp = self.execute(&spec).await?;
+        let rows: Vec<serde_json::Value> =
+            resp.json().await.map_err(|e| SwiftError::InvalidResponse {
+                what,
+                reason: format!("manifest is not JSON: {e}"),
+            })?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// Deletes an object given as `/<container>/<object>` (a manifest's segment path).
+    pub async fn delete_path(&self, path: &str) -> Result<(), SwiftError> {
+        let (c, o) = split_path(path)?;
+        self.delete_object(&c, &o).await
+    }
+}
+
+/// Splits `/<container>/<object>` as manifests list segments (not percent-encoded).
+pub fn split_path(path: &str) -> Result<(ContainerName, ObjectName), SwiftError> {
+    let (c, o) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .ok_or_else(|| SwiftError::InvalidName {
+            name: path.to_string(),
+            reason: "segment path has no object part",
+        })?;
+    Ok((ContainerName::new(c)?, ObjectName::new(o)?))
 }
 
 fn still_valid(s: &Session) -> bool {
@@ -698,6 +767,13 @@ mod tests {
         let c = ContainerName::new("c").unwrap();
         let o = ObjectName::new("a b/c").unwrap();
         assert_eq!(copy_source(&c, &o), "/c/a%20b%2Fc");
+    }
+
+    #[test]
+    fn segment_paths() {
+        let (c, o) = split_path("/segs/a%20b/slo/1/00000000").unwrap();
+        assert_eq!((c.as_str(), o.as_str()), ("segs", "a%20b/slo/1/00000000"));
+        assert!(split_path("/nocontainer").is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub use auth::{
     AuthVersion, CatalogEndpoint, ChosenEndpoint, Credentials, EndpointFilter, Interface, NameOrId,
     Session, V2Secret, V3Identity, V3Project, authenticate, choose_endpoint,
 };
-pub use client::{ByteRange, ClientConfig, ListQuery, ObjectStream, SwiftClient};
+pub use client::{ByteRange, ClientConfig, ListQuery, ObjectStream, SwiftClient, split_path};
 pub use error::SwiftError;
 pub use names::{ContainerName, ObjectName};
 pub use secret::Secret;

@@ -1,0 +1,688 @@
+//! Writing one file, so that what `close()` or `fsync()` acknowledged is in Swift and
+//! a reader never sees half an object.
+//!
+//! New content written from offset 0 onwards is *sequential*: the first
+//! [`BUFFER_LIMIT`] bytes stay in memory and go up in one PUT (which can be retried);
+//! beyond that, bytes stream straight into SLO segments in the segments container,
+//! several segments in flight, and the manifest is written last. Nothing is stored
+//! locally. Anything else (a write elsewhere, changing an existing file, truncating to
+//! a non-zero size, reading back) moves the content into a local temporary file in
+//! the cache directory, uploaded as a whole at commit.
+//!
+//! The object under the final name is only ever replaced by one complete PUT (plain
+//! object or manifest), so readers see the old version or the new one. Segments of a
+//! replaced large object are deleted after the new version is in place.
+
+use crate::swift::{ContainerName, ObjectName, SloSegment, SwiftClient, SwiftError};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Sequential content up to this size is kept in memory and sent as one PUT.
+pub const BUFFER_LIMIT: usize = 8 << 20;
+/// Segment uploads running at once for one file.
+const SEGMENTS_IN_FLIGHT: usize = 4;
+/// Chunks queued towards one segment upload (each at most one kernel write, 1 MiB).
+const SEGMENT_QUEUE: usize = 8;
+/// Unit of reading a temporary file for upload.
+const FILE_CHUNK: usize = 1 << 20;
+
+/// Where a file's bytes go; shared by every writer of the mount.
+#[derive(Clone)]
+pub struct UploadConfig {
+    pub client: Arc<SwiftClient>,
+    pub container: ContainerName,
+    pub segment_container: ContainerName,
+    pub segment_size: u64,
+    pub cache_dir: PathBuf,
+    /// Created on first use: most mounts never write a large object.
+    pub segment_container_ready: Arc<tokio::sync::OnceCell<()>>,
+}
+
+impl UploadConfig {
+    async fn ensure_segment_container(&self) -> Result<(), SwiftError> {
+        self.segment_container_ready
+            .get_or_try_init(|| self.client.create_container(&self.segment_container))
+            .await?;
+        Ok(())
+    }
+}
+
+/// What Swift holds under the file's name when the writer started, if anything.
+#[derive(Clone, Debug, Default)]
+pub struct Base {
+    pub size: u64,
+    pub exists: bool,
+    pub is_slo: bool,
+}
+
+enum Content {
+    /// Nothing changed: the content is the object in Swift (`Base`).
+    Remote,
+    Sequential(Box<Sequential>),
+    Local(LocalFile),
+}
+
+struct Sequential {
+    buf: BytesMut,
+    written: u64,
+    stream: Option<SegmentStream>,
+}
+
+struct LocalFile {
+    file: File,
+    size: u64,
+}
+
+/// What a successful commit stored.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub size: u64,
+    pub etag: String,
+    pub mtime: SystemTime,
+}
+
+pub struct Writer {
+    cfg: UploadConfig,
+    object: ObjectName,
+    base: Base,
+    content: Content,
+    /// Content differs from Swift's.
+    dirty: bool,
+    mtime: SystemTime,
+    /// Only the mtime changed: a metadata POST will do.
+    mtime_dirty: bool,
+    /// Unlinked while open: nothing is uploaded any more.
+    unlinked: bool,
+}
+
+fn io_err(e: SwiftError) -> io::Error {
+    io::Error::other(e)
+}
+
+impl Writer {
+    /// A writer over an existing object (or nothing, for a new file).
+    pub fn new(cfg: UploadConfig, object: ObjectName, base: Base, mtime: SystemTime) -> Self {
+        Writer {
+            cfg,
+            object,
+            content: Content::Remote,
+            base,
+            dirty: false,
+            mtime,
+            mtime_dirty: false,
+            unlinked: false,
+        }
+    }
+
+    /// A new, empty file: it is created at the first commit even if nothing is written.
+    pub fn new_file(cfg: UploadConfig, object: ObjectName) -> Self {
+        let mut w = Writer::new(cfg, object, Base::default(), SystemTime::now());
+        w.content = Content::Sequential(Box::new(Sequential::new()));
+        w.dirty = true;
+        w
+    }
+
+    pub fn size(&self) -> u64 {
+        match &self.content {
+            Content::Remote => self.base.size,
+            Content::Sequential(s) => s.written,
+            Content::Local(f) => f.size,
+        }
+    }
+
+    pub fn mtime(&self) -> SystemTime {
+        self.mtime
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        (self.dirty || self.mtime_dirty) && !self.unlinked
+    }
+
+    pub fn set_unlinked(&mut self) {
+        self.unlinked = true;
+        if let Content::Sequential(s) = &mut self.content {
+            if let Some(stream) = s.stream.take() {
+                stream.abort();
+            }
+        }
+    }
+
+    /// The file was renamed: later uploads go to the new name.
+    pub fn set_object(&mut self, object: ObjectName) {
+        self.object = object;
+    }
+
+    pub fn set_mtime(&mut self, t: SystemTime) {
+        self.mtime = t;
+        self.mtime_dirty = true;
+    }
+
+    pub async fn write(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let sequential_append = match &self.content {
+            Content::Sequential(s) => offset == s.written,
+            // a write at 0 over nothing is the start of new content
+            Content::Remote => offset == 0 && self.base.size == 0,
+            Content::Local(_) => false,
+        };
+        if sequential_append {
+            if let Content::Remote = self.content {
+                self.content = Content::Sequential(Box::new(Sequential::new()));
+            }
+            let Content::Sequential(s) = &mut self.content else {
+                unreachable!("made sequential above")
+            };
+            s.append(&self.cfg, &self.object, data)
+                .await
+                .map_err(io_err)?;
+        } else {
+            let f = self.local().await?;
+            let end = offset + data.len() as u64;
+            tokio::task::block_in_place(|| f.file.write_all_at(data, offset))?;
+            f.size = f.size.max(end);
+        }
+        self.dirty = true;
+        self.mtime = SystemTime::now();
+        Ok(())
+    }
+
+    /// Reads back what this writer holds (for files opened read-write).
+    pub async fn read(&mut self, offset: u64, len: u32) -> io::Result<Bytes> {
+        let f = self.local().await?;
+        if offset >= f.size {
+            return Ok(Bytes::new());
+        }
+        let n = (u64::from(len)).min(f.size - offset) as usize;
+        let mut buf = vec![0u8; n];
+        tokio::task::block_in_place(|| f.file.read_exact_at(&mut buf, offset))?;
+        Ok(Bytes::from(buf))
+    }
+
+    pub async fn truncate(&mut self, size: u64) -> io::Result<()> {
+        if size == 0 {
+            if let Content::Sequential(s) = &mut self.content {
+                if let Some(stream) = s.stream.take() {
+                    stream.abort();
+                }
+            }
+            self.content = Content::Sequential(Box::new(Sequential::new()));
+        } else if size != self.size() {
+            let f = self.local().await?;
+            tokio::task::block_in_place(|| f.file.set_len(size))?;
+            f.size = size;
+        } else {
+            return Ok(());
+        }
+        self.dirty = true;
+        self.mtime = SystemTime::now();
+        Ok(())
+    }
+
+    /// The content as a local file, loading or converting it first if needed.
+    async fn local(&mut self) -> io::Result<&mut LocalFile> {
+        if !matches!(self.content, Content::Local(_)) {
+            let file = tempfile::tempfile_in(&self.cfg.cache_dir)?;
+            let mut local = LocalFile { file, size: 0 };
+            match std::mem::replace(&mut self.content, Content::Remote) {
+                Content::Remote => {
+                    if self.base.exists && self.base.size > 0 {
+                        download_into(&self.cfg, &self.cfg.container, &self.object, &mut local)
+                            .await?;
+                    }
+                }
+                Content::Sequential(s) => s.into_local(&self.cfg, &mut local).await?,
+                Content::Local(_) => unreachable!("checked above"),
+            }
+            self.content = Content::Local(local);
+        }
+        match &mut self.content {
+            Content::Local(f) => Ok(f),
+            _ => unreachable!("made local above"),
+        }
+    }
+
+    /// Makes Swift hold what was written. Returns `None` when there was nothing to do.
+    pub async fn commit(&mut self) -> Result<Option<Committed>, SwiftError> {
+        if self.unlinked || !(self.dirty || self.mtime_dirty) {
+            return Ok(None);
+        }
+        let client = &self.cfg.client;
+        let mtime_header = mtime_header(self.mtime);
+        if !self.dirty {
+            // only the time changed: keep the object, replace its metadata
+            let info = client
+                .head_object(&self.cfg.container, &self.object)
+                .await?;
+            let mut headers: Vec<(String, String)> = info
+                .meta
+                .iter()
+                .filter(|(k, _)| k.as_str() != "mtime")
+                .map(|(k, v)| (format!("x-object-meta-{k}"), v.clone()))
+                .collect();
+            headers.push((mtime_header.0.to_string(), mtime_header.1.clone()));
+            let headers: Vec<(&str, String)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            client
+                .post_object(&self.cfg.container, &self.object, &headers)
+                .await?;
+            self.mtime_dirty = false;
+            return Ok(Some(Committed {
+                size: info.size,
+                etag: info.etag.unwrap_or_default(),
+                mtime: self.mtime,
+            }));
+        }
+        // the old large object's segments, to delete once the new version is in place
+        let old_segments = if self.base.is_slo {
+            client
+                .slo_segments(&self.cfg.container, &self.object)
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let headers = [mtime_header];
+        let (size, etag, is_slo) = match std::mem::replace(&mut self.content, Content::Remote) {
+            Content::Remote => unreachable!("dirty content is never Remote"),
+            Content::Sequential(s) => {
+                let size = s.written;
+                let (etag, slo) = s.upload(&self.cfg, &self.object, &headers).await?;
+                (size, etag, slo)
+            }
+            Content::Local(f) => {
+                let size = f.size;
+                let result = upload_file(&self.cfg, &self.object, &f, &headers).await;
+                // keep the local copy: more writes may follow, and a failed upload
+                // can be tried again at the next flush
+                self.content = Content::Local(f);
+                let (etag, slo) = result?;
+                (size, etag, slo)
+            }
+        };
+        self.dirty = false;
+        self.mtime_dirty = false;
+        self.base = Base {
+            size,
+            exists: true,
+            is_slo,
+        };
+        for seg in old_segments {
+            if let Err(e) = client.delete_path(&seg).await {
+                log::warn!("could not delete old segment {seg} of {}: {e}", self.object);
+            }
+        }
+        Ok(Some(Committed {
+            size,
+            etag,
+            mtime: self.mtime,
+        }))
+    }
+}
+
+fn mtime_header(t: SystemTime) -> (&'static str, String) {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    (
+        "x-object-meta-mtime",
+        format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
+    )
+}
+
+impl Sequential {
+    fn new() -> Self {
+        Sequential {
+            buf: BytesMut::new(),
+            written: 0,
+            stream: None,
+        }
+    }
+
+    async fn append(
+        &mut self,
+        cfg: &UploadConfig,
+        object: &ObjectName,
+        data: &[u8],
+    ) -> Result<(), SwiftError> {
+        self.written += data.len() as u64;
+        if self.stream.is_none() && self.buf.len() + data.len() <= BUFFER_LIMIT {
+            self.buf.extend_from_slice(data);
+            return Ok(());
+        }
+        let stream = self
+            .stream
+            .get_or_insert_with(|| SegmentStream::new(cfg.clone(), object));
+        if !self.buf.is_empty() {
+            let buffered = self.buf.split().freeze();
+            stream.feed(buffered).await?;
+        }
+        stream.feed(Bytes::copy_from_slice(data)).await
+    }
+
+    /// Uploads: one PUT if everything fit in memory, else the last segments and the
+    /// manifest. Returns the ETag and whether it is a large object.
+    async fn upload(
+        self,
+        cfg: &UploadConfig,
+        object: &ObjectName,
+        headers: &[(&str, String)],
+    ) -> Result<(String, bool), SwiftError> {
+        match self.stream {
+            None => {
+                let etag = cfg
+                    .client
+                    .put_object(&cfg.container, object, self.buf.freeze(), headers)
+                    .await?;
+                Ok((etag, false))
+            }
+            Some(stream) => {
+                let segments = stream.finish().await?;
+                put_manifest(cfg, object, &segments, headers).await
+            }
+        }
+    }
+
+    /// Moves the content into a local file: the buffer, or the segments uploaded so
+    /// far read back from Swift (and then deleted).
+    async fn into_local(self, cfg: &UploadConfig, local: &mut LocalFile) -> io::Result<()> {
+        match self.stream {
+            None => {
+                tokio::task::block_in_place(|| local.file.write_all_at(&self.buf, 0))?;
+                local.size = self.buf.len() as u64;
+            }
+            Some(stream) => {
+                let segments = stream.finish().await.map_err(io_err)?;
+                for seg in &segments {
+                    let (c, o) = crate::swift::split_path(&seg.path).map_err(io_err)?;
+                    download_into(cfg, &c, &o, local).await?;
+                }
+                for seg in &segments {
+                    if let Err(e) = cfg.client.delete_path(&seg.path).await {
+                        log::warn!("could not delete segment {}: {e}", seg.path);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends an object's bytes to a local file.
+async fn download_into(
+    cfg: &UploadConfig,
+    c: &ContainerName,
+    o: &ObjectName,
+    local: &mut LocalFile,
+) -> io::Result<()> {
+    let mut stream = cfg
+        .client
+        .get_object(c, o, None, None)
+        .await
+        .map_err(io_err)?;
+    while let Some(chunk) = stream.body.next().await {
+        let chunk = chunk.map_err(io_err)?;
+        tokio::task::block_in_place(|| local.file.write_all_at(&chunk, local.size))?;
+        local.size += chunk.len() as u64;
+    }
+    Ok(())
+}
+
+async fn put_manifest(
+    cfg: &UploadConfig,
+    object: &ObjectName,
+    segments: &[SloSegment],
+    headers: &[(&str, String)],
+) -> Result<(String, bool), SwiftError> {
+    cfg.client
+        .put_slo_manifest(&cfg.container, object, segments, headers)
+        .await?;
+    let info = cfg.client.head_object(&cfg.container, object).await?;
+    Ok((info.etag.unwrap_or_default(), true))
+}
+
+/// Uploads a local file: one PUT up to the segment size, else segments and a manifest.
+/// Each request streams its part of the file and, being replayable, is retried.
+async fn upload_file(
+    cfg: &UploadConfig,
+    object: &ObjectName,
+    f: &LocalFile,
+    headers: &[(&str, String)],
+) -> Result<(String, bool), SwiftError> {
+    if f.size <= cfg.segment_size {
+        let etag = put_file_range(cfg, &cfg.container, object, &f.file, 0, f.size, headers).await?;
+        return Ok((etag, false));
+    }
+    cfg.ensure_segment_container().await?;
+    let prefix = segment_prefix(object);
+    let mut tasks = VecDeque::new();
+    let mut segments = Vec::new();
+    let mut start = 0;
+    let mut index = 0u32;
+    while start < f.size {
+        let len = cfg.segment_size.min(f.size - start);
+        let name = ObjectName::new(format!("{prefix}/{index:08}"))?;
+        let file = f.file.try_clone().map_err(|e| SwiftError::Transfer {
+            what: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        let cfg2 = cfg.clone();
+        let path = format!("/{}/{name}", cfg.segment_container);
+        tasks.push_back(tokio::spawn(async move {
+            let etag = put_file_range(
+                &cfg2,
+                &cfg2.segment_container,
+                &name,
+                &file,
+                start,
+                len,
+                &[],
+            )
+            .await?;
+            Ok::<_, SwiftError>(SloSegment {
+                path,
+                etag,
+                size_bytes: len,
+            })
+        }));
+        if tasks.len() >= SEGMENTS_IN_FLIGHT {
+            segments.push(join(tasks.pop_front().expect("non-empty")).await?);
+        }
+        start += len;
+        index += 1;
+    }
+    for t in tasks {
+        segments.push(join(t).await?);
+    }
+    put_manifest(cfg, object, &segments, headers).await
+}
+
+async fn join<T>(t: JoinHandle<Result<T, SwiftError>>) -> Result<T, SwiftError> {
+    t.await.map_err(|e| SwiftError::Transfer {
+        what: "upload task".into(),
+        reason: e.to_string(),
+    })?
+}
+
+/// PUTs `len` bytes of `file` from `start`, with Content-Length; retried from the
+/// start of the range on transient failures.
+async fn put_file_range(
+    cfg: &UploadConfig,
+    container: &ContainerName,
+    object: &ObjectName,
+    file: &File,
+    start: u64,
+    len: u64,
+    headers: &[(&str, String)],
+) -> Result<String, SwiftError> {
+    let mut attempt = 0;
+    loop {
+        let file = file.try_clone().map_err(|e| SwiftError::Transfer {
+            what: object.to_string(),
+            reason: e.to_string(),
+        })?;
+        let body = futures::stream::unfold((file, start), move |(file, pos)| async move {
+            let end = start + len;
+            if pos >= end {
+                return None;
+            }
+            let n = (FILE_CHUNK as u64).min(end - pos) as usize;
+            let mut buf = vec![0u8; n];
+            let read = tokio::task::block_in_place(|| file.read_exact_at(&mut buf, pos));
+            Some((read.map(|_| Bytes::from(buf)), (file, pos + n as u64)))
+        });
+        match cfg
+            .client
+            .put_object_stream(container, object, body, Some(len), headers)
+            .await
+        {
+            Err(e) if e.is_transient() && attempt < cfg.client.config().retries => {
+                attempt += 1;
+                log::warn!("PUT {container}/{object}: {e}; retry {attempt} from the local copy");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt.min(5))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Where the segments of one upload of `object` go (in the segments container).
+fn segment_prefix(object: &ObjectName) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{object}/slo/{nanos:x}-{:08x}", rand::random::<u32>())
+}
+
+type SegmentTask = (JoinHandle<Result<String, SwiftError>>, String, u64);
+
+/// Segments streamed from sequential writes: each segment is a PUT whose body is fed
+/// through a channel; several may still be finishing while the next one fills.
+struct SegmentStream {
+    cfg: UploadConfig,
+    prefix: String,
+    current: Option<(mpsc::Sender<io::Result<Bytes>>, u64)>,
+    /// Uploads still running, in order: task, segment path, bytes sent to it.
+    tasks: VecDeque<SegmentTask>,
+    done: Vec<SloSegment>,
+    next_index: u32,
+    failed: Option<SwiftError>,
+}
+
+impl SegmentStream {
+    fn new(cfg: UploadConfig, object: &ObjectName) -> Self {
+        SegmentStream {
+            prefix: segment_prefix(object),
+            cfg,
+            current: None,
+            tasks: VecDeque::new(),
+            done: Vec::new(),
+            next_index: 0,
+            failed: None,
+        }
+    }
+
+    async fn start_segment(&mut self) -> Result<(), SwiftError> {
+        self.cfg.ensure_segment_container().await?;
+        let name = ObjectName::new(format!("{}/{:08}", self.prefix, self.next_index))?;
+        self.next_index += 1;
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(SEGMENT_QUEUE);
+        let body = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let client = self.cfg.client.clone();
+        let container = self.cfg.segment_container.clone();
+        let path = format!("/{container}/{name}");
+        let task = tokio::spawn(async move {
+            client
+                .put_object_stream(&container, &name, body, None, &[])
+                .await
+        });
+        self.tasks.push_back((task, path, 0));
+        self.current = Some((tx, 0));
+        Ok(())
+    }
+
+    async fn feed(&mut self, mut data: Bytes) -> Result<(), SwiftError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        while !data.is_empty() {
+            if self.current.is_none() {
+                self.start_segment().await?;
+            }
+            let (tx, filled) = self.current.as_mut().expect("started above");
+            let room = self.cfg.segment_size - *filled;
+            let part = data.split_to((room as usize).min(data.len()));
+            let n = part.len() as u64;
+            if tx.send(Ok(part)).await.is_err() {
+                // the upload gave up before taking its body: its error says why
+                let (task, _, _) = self.tasks.pop_back().expect("current segment's task");
+                self.current = None;
+                return Err(join(task)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| SwiftError::Transfer {
+                        what: self.prefix.clone(),
+                        reason: "segment upload ended early".into(),
+                    }));
+            }
+            *filled += n;
+            self.tasks.back_mut().expect("current segment's task").2 += n;
+            if *filled == self.cfg.segment_size {
+                self.current = None; // dropping the sender ends the segment's body
+            }
+            while self.tasks.len() > SEGMENTS_IN_FLIGHT {
+                self.collect_oldest().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn collect_oldest(&mut self) -> Result<(), SwiftError> {
+        let (task, path, size) = self.tasks.pop_front().expect("caller checked");
+        let etag = join(task).await?;
+        self.done.push(SloSegment {
+            path,
+            etag,
+            size_bytes: size,
+        });
+        Ok(())
+    }
+
+    /// Ends the last segment and waits for every upload; segments in order.
+    async fn finish(mut self) -> Result<Vec<SloSegment>, SwiftError> {
+        self.current = None;
+        while !self.tasks.is_empty() {
+            if let Err(e) = self.collect_oldest().await {
+                self.abort();
+                return Err(e);
+            }
+        }
+        Ok(std::mem::take(&mut self.done))
+    }
+
+    /// Stops the uploads and deletes what was stored, in the background.
+    fn abort(mut self) {
+        self.current = None;
+        let mut paths: Vec<String> = self.done.iter().map(|s| s.path.clone()).collect();
+        for (task, path, _) in self.tasks.drain(..) {
+            task.abort();
+            paths.push(path);
+        }
+        let client = self.cfg.client.clone();
+        tokio::spawn(async move {
+            for p in paths {
+                let _ = client.delete_path(&p).await;
+            }
+        });
+    }
+}
