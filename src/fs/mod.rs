@@ -814,7 +814,16 @@ impl SwiftFs {
         self.writable()?;
         let parent = self.dir_inode(parent)?;
         let name = name_str(name)?;
-        let dir = self.child(&parent, name).await?;
+        let dir = match self.child(&parent, name).await {
+            Ok(dir) => dir,
+            // The kernel only asks for a name it has seen: an implicit folder whose
+            // last object was just deleted is already gone, which is what was asked.
+            Err(FsError::NotFound) => {
+                self.forget_child(&parent, name);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if dir.kind != NodeKind::Dir {
             return Err(FsError::NotADirectory);
         }

@@ -1,0 +1,481 @@
+//! The write side through a real mount: what close() acknowledged is in Swift, read
+//! back through a fresh mount (cold cache) and through the Swift API.
+
+mod common;
+
+use common::fault_proxy::FaultProxy;
+use common::lab::{self, TestContainer, obj};
+use common::mount::{Mount, tempauth_env};
+use rand::{Rng, SeedableRng};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::time::{Duration, SystemTime};
+use swiftmount::swift::{ListEntry, ListQuery, Manifest};
+
+/// Small segments so that multi-segment files stay small in tests.
+const SEGMENT_MIB: &str = "8";
+const SEGMENT: usize = 8 << 20;
+
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut v = vec![0u8; len];
+    rng.fill(&mut v[..]);
+    v
+}
+
+fn mount(t: &TestContainer) -> Mount {
+    Mount::new(t.name.as_str(), &["--segment-size", SEGMENT_MIB])
+}
+
+async fn swift_bytes(t: &TestContainer, name: &str) -> Vec<u8> {
+    let info = t.client.head_object(&t.name, &obj(name)).await.unwrap();
+    if info.size == 0 {
+        return Vec::new();
+    }
+    t.client
+        .get_range(&t.name, &obj(name), 0..info.size, None)
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+async fn segment_count(t: &TestContainer) -> usize {
+    let segs = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
+    match t.client.list_all(&segs, &ListQuery::default()).await {
+        Ok(rows) => rows.len(),
+        Err(swiftmount::swift::SwiftError::NotFound(_)) => 0,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn cleanup_segments(t: &TestContainer) {
+    let segs = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
+    if let Ok(rows) = t.client.list_all(&segs, &ListQuery::default()).await {
+        for r in rows {
+            if let ListEntry::Object(o) = r {
+                t.client.delete_object(&segs, &obj(&o.name)).await.unwrap();
+            }
+        }
+        t.client.delete_container(&segs).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn round_trips_of_every_size() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-sizes").await;
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("small.txt", b"hello swift\n".to_vec()),
+        ("dir/3mib.bin", data(3 << 20, 1)),
+        // over the in-memory limit and the segment size: streamed as two segments
+        ("dir/12mib.bin", data(12 << 20, 2)),
+        // several segments
+        ("dir/sub/20mib.bin", data(20 << 20, 3)),
+        ("names/a b %25 #? ü.txt", b"odd name".to_vec()),
+    ];
+    let m = mount(&t);
+    for (name, content) in &files {
+        let path = m.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // std::fs::write: open O_CREAT|O_TRUNC, write, close; close must succeed
+        fs::write(&path, content).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().len(),
+            content.len() as u64,
+            "{name}"
+        );
+        assert_eq!(
+            &fs::read(&path).unwrap(),
+            content,
+            "read back on the same mount: {name}"
+        );
+    }
+    drop(m);
+    // through the Swift API
+    for (name, content) in &files {
+        assert_eq!(&swift_bytes(&t, name).await, content, "Swift API: {name}");
+    }
+    let big = t
+        .client
+        .head_object(&t.name, &obj("dir/sub/20mib.bin"))
+        .await
+        .unwrap();
+    assert_eq!(big.manifest, Some(Manifest::Slo));
+    let small = t
+        .client
+        .head_object(&t.name, &obj("dir/3mib.bin"))
+        .await
+        .unwrap();
+    assert_eq!(small.manifest, None, "small files are plain objects");
+    assert_eq!(segment_count(&t).await, 2 + 3);
+    // through a fresh mount: cold cache
+    let m = mount(&t);
+    for (name, content) in &files {
+        assert_eq!(
+            &fs::read(m.join(name)).unwrap(),
+            content,
+            "fresh mount: {name}"
+        );
+    }
+    drop(m);
+    t_name_holder(&t).cleanup().await;
+    cleanup_segments(&t).await;
+}
+
+/// `cleanup` consumes the container handle; segments live in a sibling container.
+fn t_name_holder(t: &TestContainer) -> TestContainer {
+    TestContainer {
+        client: t.client.clone(),
+        name: t.name.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overwrite_append_truncate_and_random_writes() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-modify").await;
+    let m = mount(&t);
+    let p = m.join("f.bin");
+    let mut model = data(20 << 20, 10);
+    fs::write(&p, &model).unwrap();
+    assert_eq!(segment_count(&t).await, 3);
+    // overwrite a large file with a small one: the old segments go
+    model = data(1000, 11);
+    fs::write(&p, &model).unwrap();
+    assert_eq!(
+        segment_count(&t).await,
+        0,
+        "segments of the replaced object are deleted"
+    );
+    // append
+    let mut f = fs::OpenOptions::new().append(true).open(&p).unwrap();
+    f.write_all(b"appended").unwrap();
+    drop(f);
+    model.extend_from_slice(b"appended");
+    assert_eq!(fs::read(&p).unwrap(), model);
+    // random writes, checked against the model
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&p)
+        .unwrap();
+    for _ in 0..200 {
+        let off = rng.random_range(0..300_000usize);
+        let chunk = data(rng.random_range(1..20_000), rng.random());
+        f.write_all_at(&chunk, off as u64).unwrap();
+        if model.len() < off + chunk.len() {
+            model.resize(off + chunk.len(), 0);
+        }
+        model[off..off + chunk.len()].copy_from_slice(&chunk);
+        // reads on the same handle see the writes
+        let mut back = vec![0u8; chunk.len()];
+        f.read_exact_at(&mut back, off as u64).unwrap();
+        assert_eq!(back, chunk);
+    }
+    f.sync_all().unwrap();
+    assert_eq!(swift_bytes(&t, "f.bin").await, model, "fsync stored it");
+    drop(f);
+    // truncate down and up
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(1234)
+        .unwrap();
+    model.truncate(1234);
+    assert_eq!(fs::read(&p).unwrap(), model);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(5000)
+        .unwrap();
+    model.resize(5000, 0);
+    assert_eq!(fs::read(&p).unwrap(), model);
+    drop(m);
+    assert_eq!(swift_bytes(&t, "f.bin").await, model);
+    let m = mount(&t);
+    assert_eq!(fs::read(m.join("f.bin")).unwrap(), model, "fresh mount");
+    drop(m);
+    t_name_holder(&t).cleanup().await;
+    cleanup_segments(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn renames_of_files_and_folders() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-rename").await;
+    let m = mount(&t);
+    // temp name then rename over the final name, as restic and rsync do
+    fs::write(m.join("final"), b"old").unwrap();
+    fs::write(m.join(".final.tmp"), b"new content").unwrap();
+    fs::rename(m.join(".final.tmp"), m.join("final")).unwrap();
+    assert_eq!(fs::read(m.join("final")).unwrap(), b"new content");
+    assert!(!m.join(".final.tmp").exists());
+    // a large object is renamed as its manifest: the segments stay, shared by nobody
+    let big = data(17 << 20, 5);
+    fs::write(m.join("big"), &big).unwrap();
+    let before = segment_count(&t).await;
+    fs::rename(m.join("big"), m.join("big2")).unwrap();
+    assert_eq!(segment_count(&t).await, before);
+    assert_eq!(fs::read(m.join("big2")).unwrap(), big);
+    // folders, nested, with an explicit marker made by mkdir
+    fs::create_dir_all(m.join("a/b/c")).unwrap();
+    fs::write(m.join("a/one"), b"1").unwrap();
+    fs::write(m.join("a/b/two"), b"2").unwrap();
+    fs::write(m.join("a/b/c/three"), b"3").unwrap();
+    fs::rename(m.join("a"), m.join("z")).unwrap();
+    assert!(!m.join("a").exists());
+    assert_eq!(fs::read(m.join("z/b/c/three")).unwrap(), b"3");
+    let mut names: Vec<String> = fs::read_dir(m.join("z/b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["c", "two"]);
+    drop(m);
+    let rows = t
+        .client
+        .list_all(&t.name, &ListQuery::default())
+        .await
+        .unwrap();
+    let mut listed: Vec<String> = rows.iter().map(|r| r.marker().to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "big2",
+            "final",
+            "z/",
+            "z/b/",
+            "z/b/c/",
+            "z/b/c/three",
+            "z/b/two",
+            "z/one"
+        ]
+    );
+    assert_eq!(swift_bytes(&t, "big2").await, big);
+    t_name_holder(&t).cleanup().await;
+    cleanup_segments(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn folders_names_and_exclusive_create() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-dirs").await;
+    let m = mount(&t);
+    fs::create_dir(m.join("d")).unwrap();
+    assert_eq!(
+        fs::create_dir(m.join("d")).unwrap_err().kind(),
+        std::io::ErrorKind::AlreadyExists
+    );
+    fs::write(m.join("d/f"), b"x").unwrap();
+    let err = fs::remove_dir(m.join("d")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTEMPTY));
+    fs::remove_file(m.join("d/f")).unwrap();
+    fs::remove_dir(m.join("d")).unwrap();
+    assert!(!m.join("d").exists());
+    // an implicit folder goes with its last file
+    fs::create_dir_all(m.join("implicit")).unwrap();
+    t.client
+        .put_object(
+            &t.name,
+            &obj("imp/only"),
+            bytes::Bytes::from_static(b"1"),
+            &[],
+        )
+        .await
+        .unwrap();
+    drop(m);
+    let m = mount(&t);
+    fs::remove_file(m.join("imp/only")).unwrap();
+    fs::remove_dir(m.join("imp")).unwrap();
+    // O_EXCL on an existing name
+    fs::write(m.join("e"), b"").unwrap();
+    let err = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(m.join("e"))
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    // zero-length writes and an empty file
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(m.join("zero"))
+        .unwrap();
+    f.write_all(b"").unwrap();
+    drop(f);
+    assert_eq!(fs::metadata(m.join("zero")).unwrap().len(), 0);
+    // names Swift cannot hold are refused, not mangled
+    let long = "x".repeat(256);
+    assert_eq!(
+        fs::write(m.join(&long), b"").unwrap_err().raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    drop(m);
+    let rows = t
+        .client
+        .list_all(&t.name, &ListQuery::default())
+        .await
+        .unwrap();
+    let mut listed: Vec<String> = rows.iter().map(|r| r.marker().to_string()).collect();
+    listed.sort();
+    assert_eq!(listed, ["e", "implicit/", "zero"]);
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mtime_survives_a_remount() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-mtime").await;
+    let m = mount(&t);
+    fs::write(m.join("old"), b"from the past").unwrap();
+    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let status = std::process::Command::new("touch")
+        .args(["-d", "@1500000000"])
+        .arg(m.join("old"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        fs::metadata(m.join("old")).unwrap().modified().unwrap(),
+        when
+    );
+    drop(m);
+    let info = t.client.head_object(&t.name, &obj("old")).await.unwrap();
+    assert!(
+        info.meta["mtime"].starts_with("1500000000"),
+        "{:?}",
+        info.meta
+    );
+    let m = mount(&t);
+    // lookup of the single name reads the object's own header
+    assert_eq!(
+        fs::metadata(m.join("old")).unwrap().modified().unwrap(),
+        when
+    );
+    assert_eq!(fs::read(m.join("old")).unwrap(), b"from the past");
+    drop(m);
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_writers() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-par").await;
+    let m = mount(&t);
+    let root = m.path.clone();
+    let handles: Vec<_> = (0..8)
+        .map(|w| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let content = data(4096 + i * 1000, (w * 100 + i) as u64);
+                    fs::write(root.join(format!("w{w}-{i}")), &content).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(fs::read_dir(&root).unwrap().count(), 80);
+    drop(m);
+    for w in 0..8 {
+        for i in 0..10 {
+            let want = data(4096 + i * 1000, (w * 100 + i) as u64);
+            assert_eq!(swift_bytes(&t, &format!("w{w}-{i}")).await, want);
+        }
+    }
+    t.cleanup().await;
+}
+
+/// Logs in through the fault proxy, so the mount's every request can be made to fail.
+async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy) -> Mount {
+    let mut env = tempauth_env();
+    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
+    for (k, v) in env.iter_mut() {
+        if *k == "ST_AUTH" {
+            *v = format!("{}{}", proxy.base_url(), auth.path());
+        }
+    }
+    Mount::with_env(
+        t.name.as_str(),
+        &[
+            "--segment-size",
+            SEGMENT_MIB,
+            "--retries",
+            "1",
+            "--dir-cache-ttl",
+            "0",
+        ],
+        &env,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_upload_is_reported_at_close_and_old_version_survives() {
+    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
+    let proxy = FaultProxy::start(&auth[..url::Position::BeforePath]).await;
+    let t = TestContainer::new(lab::client(lab::tempauth()), "w-fail").await;
+    let old_small = b"precious old version".to_vec();
+    let old_big = data(SEGMENT + 1000, 7);
+    let m = proxied_mount(&t, &proxy).await;
+    let (small, big) = (m.join("small"), m.join("big"));
+    let (s2, b2, os, ob) = (
+        small.clone(),
+        big.clone(),
+        old_small.clone(),
+        old_big.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        fs::write(&s2, &os).unwrap();
+        fs::write(&b2, &ob).unwrap();
+    })
+    .await
+    .unwrap();
+
+    // every request fails from now on: the buffered small file fails at close,
+    // the streamed large one at a write or at close; neither may report success
+    proxy.fail_next(10_000, 503);
+    let (s2, b2) = (small.clone(), big.clone());
+    let (small_result, big_result) = tokio::task::spawn_blocking(move || {
+        let small_result = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&s2)?;
+            f.write_all(b"new version that never lands")?;
+            f.sync_all()
+        })();
+        let big_result = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&b2)?;
+            f.write_all(&data(3 * SEGMENT, 8))?;
+            f.sync_all()
+        })();
+        (small_result, big_result)
+    })
+    .await
+    .unwrap();
+    assert!(
+        small_result.is_err(),
+        "a failed upload must not be acknowledged"
+    );
+    assert!(
+        big_result.is_err(),
+        "a failed upload must not be acknowledged"
+    );
+    proxy.fail_next(0, 503);
+    assert_eq!(
+        swift_bytes(&t, "small").await,
+        old_small,
+        "old version intact"
+    );
+    assert_eq!(swift_bytes(&t, "big").await, old_big, "old version intact");
+    drop(m);
+    t_name_holder(&t).cleanup().await;
+    cleanup_segments(&t).await;
+}
