@@ -5,13 +5,13 @@
 use crate::fs::{Attr, FsError, NodeKind, OpenMode, SwiftFs};
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 /// Largest read the kernel may send (it also caps its read-ahead at this), and
@@ -21,6 +21,8 @@ const MAX_IO: u32 = 1 << 20;
 pub struct FuseAdapter {
     fs: Arc<SwiftFs>,
     runtime: tokio::runtime::Handle,
+    /// Set once the session exists (the session is made from the adapter).
+    notifier: Arc<OnceLock<Notifier>>,
 }
 
 /// The replies that can carry an error.
@@ -60,8 +62,16 @@ fn log_error(op: &str, ino: u64, e: &FsError) {
 }
 
 impl FuseAdapter {
-    pub fn new(fs: Arc<SwiftFs>, runtime: tokio::runtime::Handle) -> Self {
-        FuseAdapter { fs, runtime }
+    pub fn new(
+        fs: Arc<SwiftFs>,
+        runtime: tokio::runtime::Handle,
+        notifier: Arc<OnceLock<Notifier>>,
+    ) -> Self {
+        FuseAdapter {
+            fs,
+            runtime,
+            notifier,
+        }
     }
 
     /// Runs `work` on the runtime; `done` replies with its value, errors reply errno.
@@ -392,12 +402,23 @@ impl Filesystem for FuseAdapter {
             write: flags.0 & libc::O_ACCMODE != libc::O_RDONLY,
             truncate: flags.0 & libc::O_TRUNC != 0,
         };
+        let notifier = self.notifier.clone();
         self.run(
             "open",
             ino.0,
             reply,
             |fs| async move { fs.open(ino.0, mode).await },
-            |_, reply, opened| {
+            move |_, reply, opened| {
+                if opened.attr_changed {
+                    // Before the reply, so the first read or fstat already asks for
+                    // the new size. Safe here: an open holds no page of the inode.
+                    if let Some(Err(e)) = notifier.get().map(|n| n.inval_inode(ino, 0, 0)) {
+                        log::warn!(
+                            "open ino {}: could not refresh the kernel's attributes: {e}",
+                            ino.0
+                        );
+                    }
+                }
                 let flags = if opened.keep_cache {
                     FopenFlags::FOPEN_KEEP_CACHE
                 } else {

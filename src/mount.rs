@@ -182,9 +182,11 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
     };
     fuse_config.n_threads = Some(4);
     fuse_config.clone_fd = cfg!(target_os = "linux");
-    let adapter = FuseAdapter::new(fs, runtime.handle().clone());
+    let notifier = Arc::new(std::sync::OnceLock::new());
+    let adapter = FuseAdapter::new(fs, runtime.handle().clone(), notifier.clone());
     let mut session = fuser::Session::new(adapter, &mp, &fuse_config)
         .map_err(|e| MountError::Mount(mp.clone(), e))?;
+    let _ = notifier.set(session.notifier());
     log::info!("mounted swift:{container}/{prefix} on {}", mp.display());
 
     // SIGTERM / SIGINT unmount cleanly; the session loop then returns.

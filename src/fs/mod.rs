@@ -95,6 +95,10 @@ pub struct Opened {
     pub fh: u64,
     /// The object is the version whose pages the kernel may still cache.
     pub keep_cache: bool,
+    /// Size or mtime differ from what the kernel was last told (the object changed,
+    /// or a listing could not know, as for DLOs and `X-Object-Meta-Mtime`): the
+    /// kernel's copy of the attributes must be dropped before the file is read.
+    pub attr_changed: bool,
 }
 
 type SharedWriter = Arc<tokio::sync::Mutex<Writer>>;
@@ -449,6 +453,7 @@ impl SwiftFs {
             return Ok(Opened {
                 fh,
                 keep_cache: false,
+                attr_changed: false,
             });
         }
         if let Some(w) = self.writer_of(ino) {
@@ -458,8 +463,10 @@ impl SwiftFs {
             return Ok(Opened {
                 fh,
                 keep_cache: false,
+                attr_changed: false,
             });
         }
+        let before = inode.state();
         let Some(info) = self.head(&inode).await? else {
             self.dirs.invalidate(inode.parent());
             return Err(FsError::NotFound);
@@ -484,7 +491,12 @@ impl SwiftFs {
             pin,
         );
         let fh = self.add_handle(Handle::Read(Arc::new(tokio::sync::Mutex::new(reader))));
-        Ok(Opened { fh, keep_cache })
+        let after = inode.state();
+        Ok(Opened {
+            fh,
+            keep_cache,
+            attr_changed: before.size != after.size || before.mtime != after.mtime,
+        })
     }
 
     fn add_writer_ref(&self, ino: u64) {
@@ -579,6 +591,7 @@ impl SwiftFs {
             Opened {
                 fh,
                 keep_cache: false,
+                attr_changed: false,
             },
         ))
     }

@@ -56,9 +56,14 @@ pub fn mount_base() -> PathBuf {
         std::fs::create_dir_all(&dir).unwrap();
         return dir;
     }
-    TMP.get_or_init(|| tempfile::Builder::new().prefix("swiftmount-mnt-").tempdir().unwrap())
-        .path()
-        .to_path_buf()
+    TMP.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("swiftmount-mnt-")
+            .tempdir()
+            .unwrap()
+    })
+    .path()
+    .to_path_buf()
 }
 
 /// A path for a mount point no other test uses; not created.
@@ -121,7 +126,11 @@ pub fn processes_mentioning(needle: &Path) -> Vec<u32> {
         return found;
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid == me {
@@ -250,7 +259,12 @@ impl Mount {
     }
 
     /// Mounts on `path` (which must exist); removes `path` when dropped.
-    pub fn on(path: PathBuf, source: &str, extra: &[&str], env: &[(&'static str, String)]) -> Mount {
+    pub fn on(
+        path: PathBuf,
+        source: &str,
+        extra: &[&str],
+        env: &[(&'static str, String)],
+    ) -> Mount {
         let (log, out, err) = log_file();
         let child = base_command(env)
             .arg("--foreground")
@@ -360,6 +374,28 @@ impl Drop for Mount {
         if !is_mount_point(&self.path) {
             // never recursive: if the unmount failed this is still the mount
             let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+}
+
+/// Removes a path made for a test when dropped: unmounts it first if something is
+/// still mounted there (e.g. a background mount of a test that failed half-way).
+pub struct Cleanup(pub PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if is_mount_point(&self.0) && !unmount(&self.0) {
+            eprintln!("could not unmount {}", self.0.display());
+            return;
+        }
+        match std::fs::symlink_metadata(&self.0) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir(&self.0);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&self.0);
+            }
+            Err(_) => {}
         }
     }
 }
