@@ -5,9 +5,9 @@
 use crate::fs::{Attr, FsError, NodeKind, OpenMode, SwiftFs};
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
+    ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::future::Future;
@@ -137,10 +137,26 @@ impl Filesystem for FuseAdapter {
         if let Err(max) = config.set_max_write(MAX_IO) {
             let _ = config.set_max_write(max);
         }
+        // readdirplus hands the kernel each entry's attributes with the listing, so
+        // `ls -l` of 10,000 files is a few calls instead of 10,000 lookups
+        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS) {
+            log::info!("kernel lacks {missing:?}: listings without attributes");
+        }
         Ok(())
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        // most lookups follow a listing (ls -l, find, cp -r): answer those at once
+        match self.fs.lookup_cached(parent.0, name) {
+            Some(Ok(attr)) => {
+                return reply.entry(&self.fs.attr_ttl(), &file_attr(&attr), Generation(0));
+            }
+            Some(Err(e)) => {
+                log_error("lookup", parent.0, &e);
+                return reply.error(Errno::from_i32(e.errno()));
+            }
+            None => {}
+        }
         let name = name.to_owned();
         self.run(
             "lookup",
@@ -152,13 +168,14 @@ impl Filesystem for FuseAdapter {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.run(
-            "getattr",
-            ino.0,
-            reply,
-            |fs| async move { fs.getattr(ino.0).await },
-            |fs, reply, attr| reply.attr(&fs.attr_ttl(), &file_attr(&attr)),
-        );
+        // answered from memory, on the kernel's thread: no task, no network
+        match self.fs.getattr(ino.0) {
+            Ok(attr) => reply.attr(&self.fs.attr_ttl(), &file_attr(&attr)),
+            Err(e) => {
+                log_error("getattr", ino.0, &e);
+                reply.error(Errno::from_i32(e.errno()));
+            }
+        }
     }
 
     fn setattr(
@@ -368,7 +385,7 @@ impl Filesystem for FuseAdapter {
             Ok(entries) => {
                 for (i, e) in entries.iter().enumerate() {
                     let next = offset + i as u64 + 1;
-                    if reply.add(INodeNo(e.ino), next, file_type(e.kind), &e.name) {
+                    if reply.add(INodeNo(e.attr.ino), next, file_type(e.attr.kind), &e.name) {
                         break; // the kernel's buffer is full; it asks again from `next`
                     }
                 }
@@ -376,6 +393,40 @@ impl Filesystem for FuseAdapter {
             }
             Err(e) => {
                 log_error("readdir", ino.0, &e);
+                reply.error(Errno::from_i32(e.errno()));
+            }
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        match self.fs.readdir(ino.0, fh.0, offset) {
+            Ok(entries) => {
+                let ttl = self.fs.attr_ttl();
+                for (i, e) in entries.iter().enumerate() {
+                    let next = offset + i as u64 + 1;
+                    let attr = file_attr(&e.attr);
+                    if reply.add(
+                        INodeNo(e.attr.ino),
+                        next,
+                        &e.name,
+                        &ttl,
+                        &attr,
+                        Generation(0),
+                    ) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => {
+                log_error("readdirplus", ino.0, &e);
                 reply.error(Errno::from_i32(e.errno()));
             }
         }

@@ -3,9 +3,10 @@
 use std::path::Path;
 
 pub fn init(verbose: u8, file: Option<&Path>) -> std::io::Result<()> {
+    // fuser warns that unmounting failed when fusermount3 -u got there first: noise
     let default = match verbose {
-        0 => "warn",
-        1 => "swiftmount=info,warn",
+        0 => "warn,fuser::session=error",
+        1 => "swiftmount=info,warn,fuser::session=error",
         2 => "swiftmount=debug,info",
         _ => "trace",
     };

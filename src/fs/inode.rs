@@ -7,6 +7,7 @@
 //! (or back) gets a new inode, so the kernel never sees an inode change kind.
 
 use super::listing::FileMeta;
+use crate::swift::ObjectInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -30,6 +31,10 @@ pub struct NodeState {
     pub meta_mtime: Option<(String, SystemTime)>,
     /// When a HEAD last confirmed size and ETag (listings do not see DLO sizes).
     pub headed_at: Option<Instant>,
+    /// A large-object manifest, as of that HEAD.
+    pub manifest: bool,
+    /// That HEAD came from a lookup and no open has used it yet.
+    head_unused: bool,
 }
 
 #[derive(Debug)]
@@ -75,24 +80,52 @@ impl Inode {
     }
 
     /// Applies a HEAD: the authoritative size (SLO, DLO) and `X-Object-Meta-Mtime`.
-    pub fn update_from_head(
-        &self,
-        size: u64,
-        etag: Option<String>,
-        modified: Option<SystemTime>,
-        meta_mtime: Option<SystemTime>,
-    ) {
+    pub fn update_from_head(&self, info: &ObjectInfo) {
+        let meta_mtime = info.meta.get("mtime").and_then(|v| parse_meta_mtime(v));
         let mut s = self.state.lock().expect("inode lock");
-        s.size = size;
-        s.etag = etag.clone();
+        s.size = info.size;
+        s.etag = info.etag.clone();
         s.headed_at = Some(Instant::now());
-        s.meta_mtime = match (etag, meta_mtime) {
-            (Some(e), Some(t)) => Some((e, t)),
+        s.head_unused = false;
+        s.manifest = info.manifest.is_some();
+        s.meta_mtime = match (&info.etag, meta_mtime) {
+            (Some(e), Some(t)) => Some((e.clone(), t)),
             _ => None,
         };
-        if let Some(t) = meta_mtime.or(modified) {
+        if let Some(t) = meta_mtime.or(info.last_modified) {
             s.mtime = t;
         }
+    }
+
+    /// Lets the next `open` use the HEAD a lookup just made, once.
+    pub fn offer_head(&self) {
+        self.state.lock().expect("inode lock").head_unused = true;
+    }
+
+    /// The state of a HEAD offered by a lookup younger than `max_age`, used up.
+    pub fn take_offered_head(&self, max_age: std::time::Duration) -> Option<NodeState> {
+        let mut s = self.state.lock().expect("inode lock");
+        let fresh = s.head_unused && s.headed_at.is_some_and(|t| t.elapsed() < max_age);
+        s.head_unused = false;
+        fresh.then(|| s.clone())
+    }
+
+    /// What a write through the mount changed, before or after it is uploaded.
+    pub fn update_local(&self, size: u64, mtime: SystemTime) {
+        let mut s = self.state.lock().expect("inode lock");
+        s.size = size;
+        s.mtime = mtime;
+    }
+
+    /// What an upload through the mount stored.
+    pub fn update_from_commit(&self, size: u64, etag: String, mtime: SystemTime, manifest: bool) {
+        let mut s = self.state.lock().expect("inode lock");
+        s.size = size;
+        s.mtime = mtime;
+        s.meta_mtime = Some((etag.clone(), mtime));
+        s.etag = Some(etag);
+        s.manifest = manifest;
+        s.headed_at = Some(Instant::now());
     }
 }
 
@@ -254,6 +287,8 @@ fn new_state(t: SystemTime) -> NodeState {
         etag: None,
         meta_mtime: None,
         headed_at: None,
+        manifest: false,
+        head_unused: false,
     }
 }
 
@@ -300,7 +335,16 @@ mod tests {
         let root = t.get(ROOT_INO).unwrap();
         let f = t.upsert(&root, "f", NodeKind::File, Some(&meta(5, "e1")));
         let m = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(42);
-        f.update_from_head(5, Some("e1".into()), None, Some(m));
+        let mut meta_headers = std::collections::BTreeMap::new();
+        meta_headers.insert("mtime".to_string(), "42".to_string());
+        f.update_from_head(&ObjectInfo {
+            size: 5,
+            etag: Some("e1".into()),
+            last_modified: None,
+            content_type: None,
+            meta: meta_headers,
+            manifest: None,
+        });
         f.update_from_listing(&meta(5, "e1"), SystemTime::now());
         assert_eq!(f.state().mtime, m);
         f.update_from_listing(&meta(6, "e2"), SystemTime::now());

@@ -21,7 +21,7 @@ use crate::swift::{
 };
 use bytes::Bytes;
 use dircache::{DirCache, DirSnapshot};
-use inode::{Inode, InodeTable, parse_meta_mtime};
+use inode::{Inode, InodeTable};
 use listing::{EntryKind, NAME_MAX, entries_from_rows, is_directory_marker_type, segment_problem};
 use reader::Reader;
 use std::collections::{HashMap, HashSet};
@@ -66,9 +66,8 @@ pub struct Attr {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntry {
-    pub ino: u64,
     pub name: String,
-    pub kind: NodeKind,
+    pub attr: Attr,
 }
 
 /// Capacity figures for `statfs`, in 4 KiB blocks.
@@ -127,6 +126,8 @@ pub struct SwiftFs {
 }
 
 const BLOCK: u64 = 4096;
+/// A lookup's HEAD this young may serve the open that follows it.
+const RECENT_HEAD: Duration = Duration::from_secs(1);
 
 fn name_str(name: &OsStr) -> Result<&str, FsError> {
     if name.len() > NAME_MAX {
@@ -201,25 +202,19 @@ impl SwiftFs {
             .map(|(w, _)| w.clone())
     }
 
-    async fn attr_of(&self, inode: &Inode) -> Attr {
+    /// Attributes as known now: from listings and HEADs, and from writes through the
+    /// mount as they happen.
+    fn attr_of(&self, inode: &Inode) -> Attr {
         let s = inode.state();
-        let (perm, nlink) = match inode.kind {
-            NodeKind::Dir => (self.config.dir_mode, 2),
-            NodeKind::File => (self.config.file_mode, 1),
-        };
-        let (size, mtime) = match self.writer_of(inode.ino) {
-            Some(w) => {
-                let w = w.lock().await;
-                (w.size(), w.mtime())
-            }
-            None if inode.kind == NodeKind::Dir => (0, s.mtime),
-            None => (s.size, s.mtime),
+        let (perm, nlink, size) = match inode.kind {
+            NodeKind::Dir => (self.config.dir_mode, 2, 0),
+            NodeKind::File => (self.config.file_mode, 1, s.size),
         };
         Attr {
             ino: inode.ino,
             kind: inode.kind,
             size,
-            mtime,
+            mtime: s.mtime,
             perm,
             uid: self.config.uid,
             gid: self.config.gid,
@@ -227,9 +222,9 @@ impl SwiftFs {
         }
     }
 
-    pub async fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
+    pub fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
         let inode = self.inode(ino)?;
-        Ok(self.attr_of(&inode).await)
+        Ok(self.attr_of(&inode))
     }
 
     fn dir_inode(&self, ino: u64) -> Result<Arc<Inode>, FsError> {
@@ -248,6 +243,19 @@ impl SwiftFs {
         self.lookup_remote(parent, name).await
     }
 
+    /// A lookup answered from memory, when the parent's listing is cached: `None`
+    /// means Swift must be asked ([`Self::lookup`]).
+    pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<Attr, FsError>> {
+        let snap = self.dirs.get_fresh(parent)?;
+        let name = name.to_str()?;
+        Some(
+            snap.entries
+                .get(name)
+                .map(|inode| self.attr_of(inode))
+                .ok_or(FsError::NotFound),
+        )
+    }
+
     pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
         let parent = self.dir_inode(parent)?;
         // Swift names are UTF-8: anything else cannot exist there.
@@ -256,7 +264,7 @@ impl SwiftFs {
             e => e,
         })?;
         let inode = self.child(&parent, name).await?;
-        Ok(self.attr_of(&inode).await)
+        Ok(self.attr_of(&inode))
     }
 
     /// One name without listing the whole parent: a HEAD of the object and a
@@ -289,12 +297,8 @@ impl SwiftFs {
                     return Ok(self.inodes.upsert(parent, name, NodeKind::Dir, None));
                 }
                 let inode = self.inodes.upsert(parent, name, NodeKind::File, None);
-                inode.update_from_head(
-                    info.size,
-                    info.etag.clone(),
-                    info.last_modified,
-                    info.meta.get("mtime").and_then(|v| parse_meta_mtime(v)),
-                );
+                inode.update_from_head(&info);
+                inode.offer_head();
                 Ok(inode)
             }
             Err(SwiftError::NotFound(_)) => Err(FsError::NotFound),
@@ -398,19 +402,16 @@ impl SwiftFs {
         let Some(Handle::Dir(snap)) = handles.get(&fh) else {
             return Err(FsError::UnknownHandle(fh));
         };
-        let dots = [(".", dir.ino), ("..", dir.parent())]
-            .into_iter()
-            .map(|(n, i)| DirEntry {
-                ino: i,
-                name: n.to_string(),
-                kind: NodeKind::Dir,
-            });
-        let rest = snap.entries.iter().map(|(name, inode)| DirEntry {
-            ino: inode.ino,
-            name: name.clone(),
-            kind: inode.kind,
+        let parent = self.inode(dir.parent())?;
+        let dots = [(".", &dir), ("..", &parent)].map(|(n, inode)| DirEntry {
+            name: n.to_string(),
+            attr: self.attr_of(inode),
         });
-        Ok(dots.chain(rest).skip(offset as usize).collect())
+        let rest = snap.entries.iter().map(|(name, inode)| DirEntry {
+            name: name.clone(),
+            attr: self.attr_of(inode),
+        });
+        Ok(dots.into_iter().chain(rest).skip(offset as usize).collect())
     }
 
     pub fn releasedir(&self, fh: u64) {
@@ -422,12 +423,7 @@ impl SwiftFs {
         let object = self.object_name(inode)?;
         match self.client.head_object(&self.container, &object).await {
             Ok(info) => {
-                inode.update_from_head(
-                    info.size,
-                    info.etag.clone(),
-                    info.last_modified,
-                    info.meta.get("mtime").and_then(|v| parse_meta_mtime(v)),
-                );
+                inode.update_from_head(&info);
                 Ok(Some(info))
             }
             Err(SwiftError::NotFound(_)) => Ok(None),
@@ -447,7 +443,9 @@ impl SwiftFs {
             self.writable()?;
             let writer = self.acquire_writer(&inode).await?;
             if mode.truncate {
-                writer.lock().await.truncate(0).await?;
+                let mut w = writer.lock().await;
+                w.truncate(0).await?;
+                inode.update_local(0, w.mtime());
             }
             let fh = self.add_handle(Handle::Write { ino, writer });
             return Ok(Opened {
@@ -467,9 +465,24 @@ impl SwiftFs {
             });
         }
         let before = inode.state();
-        let Some(info) = self.head(&inode).await? else {
-            self.dirs.invalidate(inode.parent());
-            return Err(FsError::NotFound);
+        // the HEAD of the lookup just before (cat, cp of one file) serves this open
+        // once; any other open asks Swift again
+        let info = match inode.take_offered_head(RECENT_HEAD) {
+            Some(st) => crate::swift::ObjectInfo {
+                size: st.size,
+                etag: st.etag,
+                last_modified: Some(st.mtime),
+                content_type: None,
+                meta: Default::default(),
+                manifest: st.manifest.then_some(Manifest::Slo),
+            },
+            None => match self.head(&inode).await? {
+                Some(info) => info,
+                None => {
+                    self.dirs.invalidate(inode.parent());
+                    return Err(FsError::NotFound);
+                }
+            },
         };
         let keep_cache = {
             let mut seen = self.opened_etags.lock().expect("etags");
@@ -560,7 +573,7 @@ impl SwiftFs {
                         },
                     )
                     .await?;
-                return Ok((self.attr_of(&existing).await, opened));
+                return Ok((self.attr_of(&existing), opened));
             }
             Err(FsError::NotFound) => {}
             Err(e) => return Err(e),
@@ -587,7 +600,7 @@ impl SwiftFs {
             writer,
         });
         Ok((
-            self.attr_of(&inode).await,
+            self.attr_of(&inode),
             Opened {
                 fh,
                 keep_cache: false,
@@ -622,8 +635,10 @@ impl SwiftFs {
     }
 
     pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, FsError> {
-        let (_, writer) = self.write_handle(fh)?;
-        writer.lock().await.write(offset, data).await?;
+        let (ino, writer) = self.write_handle(fh)?;
+        let mut w = writer.lock().await;
+        w.write(offset, data).await?;
+        self.inode(ino)?.update_local(w.size(), w.mtime());
         Ok(data.len() as u32)
     }
 
@@ -641,7 +656,7 @@ impl SwiftFs {
         drop(w);
         if let Some(c) = committed {
             let inode = self.inode(ino)?;
-            inode.update_from_head(c.size, Some(c.etag), None, Some(c.mtime));
+            inode.update_from_commit(c.size, c.etag, c.mtime, c.large);
             self.uncommitted.lock().expect("uncommitted").remove(&ino);
             log::debug!("stored {} ({} bytes)", self.inodes.key(&inode), c.size);
         }
@@ -674,7 +689,7 @@ impl SwiftFs {
                 match w.commit().await {
                     Ok(Some(c)) => {
                         if let Ok(inode) = self.inode(ino) {
-                            inode.update_from_head(c.size, Some(c.etag), None, Some(c.mtime));
+                            inode.update_from_commit(c.size, c.etag, c.mtime, c.large);
                         }
                     }
                     Ok(None) => {}
@@ -697,7 +712,7 @@ impl SwiftFs {
     ) -> Result<Attr, FsError> {
         let inode = self.inode(ino)?;
         if size.is_none() && mtime.is_none() {
-            return Ok(self.attr_of(&inode).await);
+            return Ok(self.attr_of(&inode));
         }
         self.writable()?;
         if inode.kind == NodeKind::Dir {
@@ -705,7 +720,7 @@ impl SwiftFs {
                 return Err(FsError::IsADirectory);
             }
             // folders have no object to keep a time on
-            return Ok(self.attr_of(&inode).await);
+            return Ok(self.attr_of(&inode));
         }
         let (writer, temporary) = match self.writer_of(ino) {
             Some(w) => (w, false),
@@ -719,10 +734,11 @@ impl SwiftFs {
             if let Some(t) = mtime {
                 w.set_mtime(t);
             }
+            inode.update_local(w.size(), w.mtime());
             if temporary {
                 // no handle will flush this change: it is stored now
                 if let Some(c) = w.commit().await? {
-                    inode.update_from_head(c.size, Some(c.etag), None, Some(c.mtime));
+                    inode.update_from_commit(c.size, c.etag, c.mtime, c.large);
                 }
             }
             Ok::<_, FsError>(())
@@ -738,7 +754,7 @@ impl SwiftFs {
             }
         }
         result?;
-        Ok(self.attr_of(&inode).await)
+        Ok(self.attr_of(&inode))
     }
 
     /// Deletes an object; a large object goes with its segments.
@@ -820,7 +836,7 @@ impl SwiftFs {
                 entries: Default::default(),
             }),
         );
-        Ok(self.attr_of(&inode).await)
+        Ok(self.attr_of(&inode))
     }
 
     pub async fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
@@ -967,7 +983,7 @@ impl SwiftFs {
         if let Some(w) = self.writer_of(source.ino) {
             let mut w = w.lock().await;
             if let Some(c) = w.commit().await? {
-                source.update_from_head(c.size, Some(c.etag), None, Some(c.mtime));
+                source.update_from_commit(c.size, c.etag, c.mtime, c.large);
             }
             self.uncommitted
                 .lock()

@@ -1,5 +1,5 @@
-//! Reading one open file: ranged GETs for random access, a background stream with
-//! growing windows for sequential access, and memory bounded either way.
+//! Reading one open file: ranged GETs for random access, a background stream for
+//! sequential access, and memory bounded either way.
 //!
 //! The kernel sends reads of up to 1 MiB, several at once and not always in order
 //! (FUSE async reads). So the reader keeps the last few MiB it passed on (`recent`),
@@ -20,9 +20,10 @@ use tokio::task::JoinHandle;
 const PIECE: usize = 256 * 1024;
 /// Pieces buffered ahead of the reader: 8 MiB.
 const AHEAD_PIECES: usize = 32;
-/// First GET window of a sequential stream; each next window is 4 times larger.
+/// First GET window of a sequential stream: a reader that stops early (`file`,
+/// `head`) costs little. The next request asks for the rest of the object: one
+/// request means no gap between requests, and the bounded queue keeps memory flat.
 const FIRST_WINDOW: u64 = 1 << 20;
-const MAX_WINDOW: u64 = 256 << 20;
 /// Bytes kept behind the stream for reads that arrive out of order.
 const RECENT_MAX: usize = 4 << 20;
 /// A forward jump up to this far is read through rather than re-requested.
@@ -209,7 +210,7 @@ impl Reader {
     }
 }
 
-/// Fetches `[pos, end)` in growing windows and hands it over in pieces, resuming
+/// Fetches `[pos, end)` (a first window, then the rest) and hands it over in pieces, resuming
 /// from where a broken body stopped. Stops when the reader goes away.
 async fn stream_task(
     client: Arc<SwiftClient>,
@@ -224,7 +225,7 @@ async fn stream_task(
     let mut buf = BytesMut::new();
     let mut failures = 0;
     while pos < end {
-        let window_end = (pos + window).min(end);
+        let window_end = pos.saturating_add(window).min(end);
         let mut body = match client
             .get_object(&container, &object, Some(pos..window_end), etag.as_deref())
             .await
@@ -270,7 +271,7 @@ async fn stream_task(
             }
             continue;
         }
-        window = (window * 4).min(MAX_WINDOW);
+        window = u64::MAX;
     }
     if !buf.is_empty() {
         let _ = tx.send(Ok(buf.freeze())).await;

@@ -88,6 +88,8 @@ pub struct Committed {
     pub size: u64,
     pub etag: String,
     pub mtime: SystemTime,
+    /// Stored as a static large object.
+    pub large: bool,
 }
 
 pub struct Writer {
@@ -280,6 +282,7 @@ impl Writer {
                 size: info.size,
                 etag: info.etag.unwrap_or_default(),
                 mtime: self.mtime,
+                large: info.manifest.is_some(),
             }));
         }
         // the old large object's segments, to delete once the new version is in place
@@ -325,6 +328,7 @@ impl Writer {
             size,
             etag,
             mtime: self.mtime,
+            large: is_slo,
         }))
     }
 }
