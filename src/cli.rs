@@ -43,9 +43,32 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the process arguments, `-o` options included.
+    /// Parses the process arguments, `-o` options included. A usage error is one
+    /// line naming the problem (clap's own report adds usage and hints), exit code 2.
     pub fn parse_args() -> Self {
-        Cli::parse_from(expand_mount_options(std::env::args_os()))
+        match Cli::try_parse_from(expand_mount_options(std::env::args_os())) {
+            Ok(cli) => cli,
+            Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+            Err(e) => {
+                let text = e.render().to_string();
+                let mut lines = text.lines();
+                let mut first = lines
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                if first.ends_with(':') {
+                    // "the following required arguments were not provided:" + a list
+                    let listed: Vec<&str> = lines
+                        .take_while(|l| l.starts_with(' '))
+                        .map(str::trim)
+                        .collect();
+                    first = format!("{first} {}", listed.join(", "));
+                }
+                eprintln!("swiftmount: {first} (see swiftmount --help)");
+                std::process::exit(2);
+            }
+        }
     }
 }
 

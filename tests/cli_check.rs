@@ -242,3 +242,23 @@ fn bad_input_gets_one_clear_line() {
         "not found",
     );
 }
+
+#[test]
+fn usage_errors_are_one_line_with_exit_code_2() {
+    for args in [
+        &["--bogus", "c", "/mnt"][..],
+        &["c"][..],
+        &["--file-mode", "999", "c", "/mnt"][..],
+        &["c", "/mnt", "-o", "no_such_option"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_swiftmount"))
+            .args(args)
+            .env_clear()
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("swiftmount: "), "{stderr}");
+    }
+}

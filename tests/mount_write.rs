@@ -479,3 +479,57 @@ async fn failed_upload_is_reported_at_close_and_old_version_survives() {
     t_name_holder(&t).cleanup().await;
     cleanup_segments(&t).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_cache_dir_gives_enospc_and_keeps_the_old_version() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-enospc").await;
+    let old = data(1 << 20, 21);
+    t.client
+        .put_object(&t.name, &obj("doc"), bytes::Bytes::from(old.clone()), &[])
+        .await
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "swiftmount-test-cache"])
+        .arg(cache.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "a small tmpfs for the cache directory");
+    let m = Mount::new(
+        t.name.as_str(),
+        &["--cache-dir", cache.path().to_str().unwrap()],
+    );
+    // changing an existing file goes through the local copy, which cannot hold 8 MiB
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(m.join("doc"))
+        .unwrap();
+    let mut result = Ok(());
+    for i in 0..8u64 {
+        result = f.write_all_at(&data(1 << 20, 30 + i), i << 20);
+        if result.is_err() {
+            break;
+        }
+    }
+    let err = result.expect_err("the cache directory is full");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+    let err = f
+        .sync_all()
+        .expect_err("after a refused write, nothing is uploaded");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+    drop(f);
+    assert_eq!(swift_bytes(&t, "doc").await, old, "the old version stays");
+    // new files written from start to end do not use the cache directory
+    let fresh = data(6 << 20, 22);
+    fs::write(m.join("fresh"), &fresh).unwrap();
+    drop(m);
+    assert_eq!(swift_bytes(&t, "fresh").await, fresh);
+    assert!(
+        std::process::Command::new("umount")
+            .arg(cache.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    t.cleanup().await;
+}

@@ -104,6 +104,9 @@ pub struct Writer {
     mtime_dirty: bool,
     /// Unlinked while open: nothing is uploaded any more.
     unlinked: bool,
+    /// The errno of a write or truncate that failed on the local copy (e.g. the cache
+    /// directory is full): the file is never uploaded after that.
+    failed: Option<i32>,
 }
 
 fn io_err(e: SwiftError) -> io::Error {
@@ -122,6 +125,7 @@ impl Writer {
             mtime,
             mtime_dirty: false,
             unlinked: false,
+            failed: None,
         }
     }
 
@@ -182,14 +186,22 @@ impl Writer {
             let Content::Sequential(s) = &mut self.content else {
                 unreachable!("made sequential above")
             };
-            s.append(&self.cfg, &self.object, data)
-                .await
-                .map_err(io_err)?;
+            if let Err(e) = s.append(&self.cfg, &self.object, data).await {
+                // a segment failed: its bytes are gone, so no manifest may be written
+                self.failed = Some(libc::EIO);
+                return Err(io_err(e));
+            }
         } else {
-            let f = self.local().await?;
             let end = offset + data.len() as u64;
-            tokio::task::block_in_place(|| f.file.write_all_at(data, offset))?;
-            f.size = f.size.max(end);
+            let result = match self.local().await {
+                Ok(f) => tokio::task::block_in_place(|| f.file.write_all_at(data, offset))
+                    .map(|()| f.size = f.size.max(end)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                self.failed = Some(e.raw_os_error().unwrap_or(libc::EIO));
+                return Err(e);
+            }
         }
         self.dirty = true;
         self.mtime = SystemTime::now();
@@ -216,6 +228,8 @@ impl Writer {
                 }
             }
             self.content = Content::Sequential(Box::new(Sequential::new()));
+            // starting over from nothing: earlier failures no longer matter
+            self.failed = None;
         } else if size != self.size() {
             let f = self.local().await?;
             tokio::task::block_in_place(|| f.file.set_len(size))?;
@@ -252,7 +266,16 @@ impl Writer {
     }
 
     /// Makes Swift hold what was written. Returns `None` when there was nothing to do.
-    pub async fn commit(&mut self) -> Result<Option<Committed>, SwiftError> {
+    pub async fn commit(&mut self) -> io::Result<Option<Committed>> {
+        if let Some(errno) = self.failed {
+            // a write was refused: what the file holds is not what the program
+            // meant, so the version in Swift stays
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        self.upload().await.map_err(io_err)
+    }
+
+    async fn upload(&mut self) -> Result<Option<Committed>, SwiftError> {
         if self.unlinked || !(self.dirty || self.mtime_dirty) {
             return Ok(None);
         }
