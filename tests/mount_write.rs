@@ -500,7 +500,7 @@ async fn full_cache_dir_gives_enospc_and_keeps_the_old_version() {
         &["--cache-dir", cache.path().to_str().unwrap()],
     );
     // changing an existing file goes through the local copy, which cannot hold 8 MiB
-    let mut f = fs::OpenOptions::new()
+    let f = fs::OpenOptions::new()
         .write(true)
         .open(m.join("doc"))
         .unwrap();
