@@ -316,6 +316,37 @@ impl SwiftClient {
         }
     }
 
+    /// Sends a request whose JSON body is the answer; a body cut off half-way is
+    /// asked for again like any transient failure. `None` for an empty body (204).
+    async fn execute_json<T: serde::de::DeserializeOwned>(
+        &self,
+        spec: &RequestSpec<'_>,
+    ) -> Result<Option<T>, SwiftError> {
+        let what = spec.what();
+        let mut attempt = 0;
+        loop {
+            let resp = self.execute(spec).await?;
+            match resp.bytes().await {
+                Ok(bytes) if bytes.is_empty() => return Ok(None),
+                Ok(bytes) => {
+                    return serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                        SwiftError::InvalidResponse {
+                            what,
+                            reason: format!("body is not the JSON expected: {e}"),
+                        }
+                    });
+                }
+                Err(e) if attempt < self.config.retries => {
+                    let delay = self.backoff(attempt);
+                    attempt += 1;
+                    log::warn!("{} {what}: body broke off ({e}); retry {attempt} in {delay:?}", spec.method);
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(SwiftError::from_reqwest(&what, e)),
+            }
+        }
+    }
+
     pub async fn account_info(&self) -> Result<AccountInfo, SwiftError> {
         let resp = self
             .execute(&RequestSpec::new(Method::HEAD, None, None))
@@ -363,19 +394,7 @@ impl SwiftClient {
             "limit",
             q.limit.unwrap_or(self.config.listing_page_size).to_string(),
         );
-        let what = spec.what();
-        let resp = self.execute(&spec).await?;
-        if resp.status() == StatusCode::NO_CONTENT {
-            return Ok(Vec::new());
-        }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| SwiftError::from_reqwest(&what, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| SwiftError::InvalidResponse {
-            what,
-            reason: format!("listing is not JSON: {e}"),
-        })
+        Ok(self.execute_json(&spec).await?.unwrap_or_default())
     }
 
     /// Every row, following `marker` across pages. `q.limit` sets the page size.
@@ -623,12 +642,13 @@ impl SwiftClient {
             .query("multipart-manifest", "delete")
             .header("accept", "application/json")?;
         let what = spec.what();
-        let resp = self.execute(&spec).await?;
         let body: serde_json::Value =
-            resp.json().await.map_err(|e| SwiftError::InvalidResponse {
-                what: what.clone(),
-                reason: format!("bulk delete report is not JSON: {e}"),
-            })?;
+            self.execute_json(&spec)
+                .await?
+                .ok_or_else(|| SwiftError::InvalidResponse {
+                    what: what.clone(),
+                    reason: "no bulk delete report".into(),
+                })?;
         let status = body["Response Status"].as_str().unwrap_or_default();
         if status.starts_with('2') {
             if body["Number Deleted"].as_u64() == Some(0)
@@ -659,13 +679,7 @@ impl SwiftClient {
     ) -> Result<Vec<String>, SwiftError> {
         let spec =
             RequestSpec::new(Method::GET, Some(c), Some(o)).query("multipart-manifest", "get");
-        let what = spec.what();
-        let resp = self.execute(&spec).await?;
-        let rows: Vec<serde_json::Value> =
-            resp.json().await.map_err(|e| SwiftError::InvalidResponse {
-                what,
-                reason: format!("manifest is not JSON: {e}"),
-            })?;
+        let rows: Vec<serde_json::Value> = self.execute_json(&spec).await?.unwrap_or_default();
         Ok(rows
             .iter()
             .filter_map(|r| r["name"].as_str().map(str::to_string))

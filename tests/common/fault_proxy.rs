@@ -26,6 +26,9 @@ struct Faults {
     /// Requests still to be forwarded (so they take effect) but answered with 503,
     /// as when a reply is lost on the way back.
     lose_next: AtomicUsize,
+    /// Responses still to be cut off half-way through their body (the connection
+    /// breaks, as with a proxy restart or a reset).
+    cut_next: AtomicUsize,
     seen: AtomicUsize,
     injected: AtomicUsize,
 }
@@ -74,6 +77,10 @@ impl FaultProxy {
             .stall_ms
             .store(stall.as_millis() as u64, Ordering::SeqCst);
         self.shared.faults.stall_next.store(n, Ordering::SeqCst);
+    }
+
+    pub fn cut_body_next(&self, n: usize) {
+        self.shared.faults.cut_next.store(n, Ordering::SeqCst);
     }
 
     pub fn lose_answer_next(&self, n: usize) {
@@ -158,6 +165,17 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
             resp = resp.header(k, v);
         }
     }
-    resp.body(Body::from(upstream.bytes().await.unwrap()))
-        .unwrap()
+    let body = upstream.bytes().await.unwrap();
+    if body.len() > 1 && take_one(&s.faults.cut_next) {
+        s.faults.injected.fetch_add(1, Ordering::SeqCst);
+        let half = body.slice(..body.len() / 2);
+        let parts: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+            Ok(half),
+            Err(std::io::Error::other("injected: connection cut")),
+        ];
+        return resp
+            .body(Body::from_stream(futures::stream::iter(parts)))
+            .unwrap();
+    }
+    resp.body(Body::from(body)).unwrap()
 }
