@@ -339,7 +339,10 @@ impl SwiftClient {
                 Err(e) if attempt < self.config.retries => {
                     let delay = self.backoff(attempt);
                     attempt += 1;
-                    log::warn!("{} {what}: body broke off ({e}); retry {attempt} in {delay:?}", spec.method);
+                    log::warn!(
+                        "{} {what}: body broke off ({e}); retry {attempt} in {delay:?}",
+                        spec.method
+                    );
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => return Err(SwiftError::from_reqwest(&what, e)),
