@@ -45,6 +45,7 @@ error_reply!(
     ReplyWrite,
     ReplyData,
     ReplyDirectory,
+    ReplyDirectoryPlus,
     ReplyEmpty,
     ReplyEntry,
     ReplyOpen,
@@ -102,6 +103,23 @@ impl FuseAdapter {
     }
 }
 
+/// Answers a request served from memory, on the kernel's thread.
+fn answer<R: ErrorReply, T>(
+    op: &str,
+    ino: u64,
+    reply: R,
+    result: Result<T, FsError>,
+    done: impl FnOnce(R, T),
+) {
+    match result {
+        Ok(v) => done(reply, v),
+        Err(e) => {
+            log_error(op, ino, &e);
+            reply.fail(Errno::from_i32(e.errno()));
+        }
+    }
+}
+
 fn file_attr(a: &Attr) -> FileAttr {
     FileAttr {
         ino: INodeNo(a.ino),
@@ -147,15 +165,11 @@ impl Filesystem for FuseAdapter {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         // most lookups follow a listing (ls -l, find, cp -r): answer those at once
-        match self.fs.lookup_cached(parent.0, name) {
-            Some(Ok(attr)) => {
-                return reply.entry(&self.fs.attr_ttl(), &file_attr(&attr), Generation(0));
-            }
-            Some(Err(e)) => {
-                log_error("lookup", parent.0, &e);
-                return reply.error(Errno::from_i32(e.errno()));
-            }
-            None => {}
+        if let Some(result) = self.fs.lookup_cached(parent.0, name) {
+            let ttl = self.fs.attr_ttl();
+            return answer("lookup", parent.0, reply, result, |reply, attr| {
+                reply.entry(&ttl, &file_attr(&attr), Generation(0))
+            });
         }
         let name = name.to_owned();
         self.run(
@@ -169,13 +183,14 @@ impl Filesystem for FuseAdapter {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         // answered from memory, on the kernel's thread: no task, no network
-        match self.fs.getattr(ino.0) {
-            Ok(attr) => reply.attr(&self.fs.attr_ttl(), &file_attr(&attr)),
-            Err(e) => {
-                log_error("getattr", ino.0, &e);
-                reply.error(Errno::from_i32(e.errno()));
-            }
-        }
+        let ttl = self.fs.attr_ttl();
+        answer(
+            "getattr",
+            ino.0,
+            reply,
+            self.fs.getattr(ino.0),
+            |reply, attr| reply.attr(&ttl, &file_attr(&attr)),
+        );
     }
 
     fn setattr(
@@ -379,23 +394,18 @@ impl Filesystem for FuseAdapter {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
-        match self.fs.readdir(ino.0, fh.0, offset) {
-            Ok(entries) => {
-                for (i, e) in entries.iter().enumerate() {
-                    let next = offset + i as u64 + 1;
-                    if reply.add(INodeNo(e.attr.ino), next, file_type(e.attr.kind), &e.name) {
-                        break; // the kernel's buffer is full; it asks again from `next`
-                    }
+        let entries = self.fs.readdir(ino.0, fh.0, offset);
+        answer("readdir", ino.0, reply, entries, |mut reply, entries| {
+            for (i, e) in entries.iter().enumerate() {
+                let next = offset + i as u64 + 1;
+                if reply.add(INodeNo(e.attr.ino), next, file_type(e.attr.kind), &e.name) {
+                    break; // the kernel's buffer is full; it asks again from `next`
                 }
-                reply.ok();
             }
-            Err(e) => {
-                log_error("readdir", ino.0, &e);
-                reply.error(Errno::from_i32(e.errno()));
-            }
-        }
+            reply.ok();
+        });
     }
 
     fn readdirplus(
@@ -404,11 +414,16 @@ impl Filesystem for FuseAdapter {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectoryPlus,
+        reply: ReplyDirectoryPlus,
     ) {
-        match self.fs.readdir(ino.0, fh.0, offset) {
-            Ok(entries) => {
-                let ttl = self.fs.attr_ttl();
+        let ttl = self.fs.attr_ttl();
+        let entries = self.fs.readdir(ino.0, fh.0, offset);
+        answer(
+            "readdirplus",
+            ino.0,
+            reply,
+            entries,
+            |mut reply, entries| {
                 for (i, e) in entries.iter().enumerate() {
                     let next = offset + i as u64 + 1;
                     let attr = file_attr(&e.attr);
@@ -424,12 +439,8 @@ impl Filesystem for FuseAdapter {
                     }
                 }
                 reply.ok();
-            }
-            Err(e) => {
-                log_error("readdirplus", ino.0, &e);
-                reply.error(Errno::from_i32(e.errno()));
-            }
-        }
+            },
+        );
     }
 
     fn releasedir(

@@ -306,19 +306,25 @@ impl SwiftFs {
         }
     }
 
-    fn uncommitted_child(&self, parent: u64, name: &str) -> Option<u64> {
-        let pending: Vec<u64> = self
+    /// Files created through the mount and not yet uploaded.
+    fn pending(&self) -> Vec<Arc<Inode>> {
+        let inos: Vec<u64> = self
             .uncommitted
             .lock()
             .expect("uncommitted")
             .iter()
             .copied()
             .collect();
-        pending.into_iter().find(|ino| {
-            self.inodes
-                .get(*ino)
-                .is_some_and(|i| i.parent() == parent && i.name() == name)
-        })
+        inos.into_iter()
+            .filter_map(|ino| self.inodes.get(ino))
+            .collect()
+    }
+
+    fn uncommitted_child(&self, parent: u64, name: &str) -> Option<u64> {
+        self.pending()
+            .into_iter()
+            .find(|i| i.parent() == parent && i.name() == name)
+            .map(|i| i.ino)
     }
 
     /// The entries of a directory: from the cache while fresh, else one paged
@@ -361,17 +367,8 @@ impl SwiftFs {
                 (name, inode)
             })
             .collect();
-        let pending: Vec<u64> = self
-            .uncommitted
-            .lock()
-            .expect("uncommitted")
-            .iter()
-            .copied()
-            .collect();
-        for ino in pending {
-            if let Some(i) = self.inodes.get(ino).filter(|i| i.parent() == dir.ino) {
-                entries.entry(i.name()).or_insert(i);
-            }
+        for i in self.pending().into_iter().filter(|i| i.parent() == dir.ino) {
+            entries.entry(i.name()).or_insert(i);
         }
         let snap = Arc::new(DirSnapshot {
             fetched: Instant::now(),
@@ -857,24 +854,8 @@ impl SwiftFs {
             return Err(FsError::NotADirectory);
         }
         let key = self.inodes.key(&dir);
-        let rows = self
-            .client
-            .list_page(
-                &self.container,
-                &ListQuery {
-                    prefix: Some(key.clone()),
-                    limit: Some(2),
-                    ..ListQuery::default()
-                },
-            )
-            .await?;
-        let has_children = rows.iter().any(|r| r.marker() != key);
-        let has_pending = self
-            .uncommitted
-            .lock()
-            .expect("uncommitted")
-            .iter()
-            .any(|ino| self.inodes.get(*ino).is_some_and(|i| i.parent() == dir.ino));
+        let has_children = self.has_objects_below(&key).await?;
+        let has_pending = self.pending_where(|i| i.parent() == dir.ino);
         if has_children || has_pending {
             return Err(FsError::NotEmpty);
         }
@@ -903,6 +884,22 @@ impl SwiftFs {
         self.dirs.invalidate(dir.ino);
         self.forget_child(&parent, name);
         Ok(())
+    }
+
+    /// Whether any object lies below a folder's key, its own marker aside.
+    async fn has_objects_below(&self, key: &str) -> Result<bool, FsError> {
+        let query = ListQuery {
+            prefix: Some(key.to_string()),
+            limit: Some(2),
+            ..ListQuery::default()
+        };
+        let rows = self.client.list_page(&self.container, &query).await?;
+        Ok(rows.iter().any(|r| r.marker() != key))
+    }
+
+    /// Whether a file created through the mount and not yet uploaded matches.
+    fn pending_where(&self, matches: impl Fn(&Inode) -> bool) -> bool {
+        self.pending().iter().any(|i| matches(i))
     }
 
     /// Renames a file (server-side copy, then delete) or a folder (every object
@@ -1037,33 +1034,11 @@ impl SwiftFs {
             ));
         }
         if let Some(t) = target {
-            let key = self.inodes.key(t);
-            let rows = self
-                .client
-                .list_page(
-                    &self.container,
-                    &ListQuery {
-                        prefix: Some(key.clone()),
-                        limit: Some(2),
-                        ..ListQuery::default()
-                    },
-                )
-                .await?;
-            if rows.iter().any(|r| r.marker() != key) {
+            if self.has_objects_below(&self.inodes.key(t)).await? {
                 return Err(FsError::NotEmpty);
             }
         }
-        let pending_below = self
-            .uncommitted
-            .lock()
-            .expect("uncommitted")
-            .iter()
-            .any(|ino| {
-                self.inodes
-                    .get(*ino)
-                    .is_some_and(|i| self.inodes.key(&i).starts_with(&from))
-            });
-        if pending_below {
+        if self.pending_where(|i| self.inodes.key(i).starts_with(&from)) {
             // files being written below would land under the old name
             return Err(FsError::Busy);
         }
