@@ -529,6 +529,19 @@ impl Filesystem for FuseAdapter {
         });
     }
 
+    // Folder changes are in Swift when their call returns: nothing left to sync.
+    // (borg and others fsync directories after renames.)
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
     // Extended attributes are not stored. ENOSYS (not ENOTSUP) makes the kernel stop
     // asking for the rest of the mount, which spares a round trip on every write.
     fn getxattr(
