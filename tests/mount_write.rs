@@ -350,6 +350,15 @@ async fn mtime_survives_a_remount() {
         info.meta
     );
     let m = mount(&t);
+    // a listing shows it too, without a HEAD per file (it rides in the content type)
+    let listed = fs::read_dir(&m.path)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.file_name() == "old")
+        .unwrap();
+    assert_eq!(listed.metadata().unwrap().modified().unwrap(), when);
+    drop(m);
+    let m = mount(&t);
     // lookup of the single name reads the object's own header
     assert_eq!(
         fs::metadata(m.join("old")).unwrap().modified().unwrap(),

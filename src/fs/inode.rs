@@ -6,7 +6,7 @@
 //! and is refreshed from listings and HEADs. A path that turns from file into folder
 //! (or back) gets a new inode, so the kernel never sees an inode change kind.
 
-use super::listing::FileMeta;
+use super::listing::{FileMeta, parse_meta_mtime};
 use crate::swift::ObjectInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -73,8 +73,9 @@ impl Inode {
         }
         s.size = meta.size;
         s.etag = Some(meta.etag.clone());
-        s.mtime = match &s.meta_mtime {
-            Some((etag, t)) if *etag == meta.etag => *t,
+        s.mtime = match (&meta.mtime, &s.meta_mtime) {
+            (Some(t), _) => *t,
+            (None, Some((etag, t))) if *etag == meta.etag => *t,
             _ => meta.modified.unwrap_or(fallback_time),
         };
     }
@@ -127,16 +128,6 @@ impl Inode {
         s.manifest = manifest;
         s.headed_at = Some(Instant::now());
     }
-}
-
-/// Parses `X-Object-Meta-Mtime`: seconds since the epoch, with a fraction
-/// (rclone writes nanoseconds, swiftclient microseconds).
-pub fn parse_meta_mtime(v: &str) -> Option<SystemTime> {
-    let secs: f64 = v.trim().parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
-    }
-    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Default)]
@@ -301,6 +292,7 @@ mod tests {
             size,
             etag: etag.into(),
             modified: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100)),
+            mtime: None,
         }
     }
 
@@ -349,19 +341,5 @@ mod tests {
         assert_eq!(f.state().mtime, m);
         f.update_from_listing(&meta(6, "e2"), SystemTime::now());
         assert_ne!(f.state().mtime, m, "a new version has its own time");
-    }
-
-    #[test]
-    fn meta_mtime_formats() {
-        let t = parse_meta_mtime("1700000000.5").unwrap();
-        assert_eq!(
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-            1_700_000_000_500
-        );
-        assert!(parse_meta_mtime("1700000000.123456789").is_some());
-        assert!(parse_meta_mtime("yesterday").is_none());
-        assert!(parse_meta_mtime("-1").is_none());
     }
 }

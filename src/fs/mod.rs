@@ -664,39 +664,49 @@ impl SwiftFs {
     /// (a failure here can only be logged: the kernel ignores it).
     pub async fn release(&self, fh: u64) {
         let handle = self.handles.lock().expect("handles").remove(&fh);
-        let Some(Handle::Write { ino, writer }) = handle else {
-            return;
-        };
+        if let Some(Handle::Write { ino, writer }) = handle {
+            if let Err(e) = self.drop_writer_ref(ino, &writer).await {
+                log::error!("upload at close of ino {ino} failed, the change is lost: {e}");
+            }
+        }
+    }
+
+    /// Gives back one use of a file's writer. The last one uploads what is left,
+    /// with the writer still registered, so that a rename or a time change racing
+    /// with it waits for it instead of acting on a file about to change.
+    async fn drop_writer_ref(&self, ino: u64, writer: &SharedWriter) -> Result<(), FsError> {
         let last = {
             let mut writers = self.writers.lock().expect("writers");
             match writers.get_mut(&ino) {
-                Some((_, n)) if *n > 1 => {
-                    *n -= 1;
-                    false
+                Some((_, n)) => {
+                    *n = n.saturating_sub(1);
+                    *n == 0
                 }
-                _ => {
-                    writers.remove(&ino);
-                    true
-                }
+                None => false,
             }
         };
-        if last {
+        if !last {
+            return Ok(());
+        }
+        let result = {
             let mut w = writer.lock().await;
-            if w.is_dirty() {
-                match w.commit().await {
-                    Ok(Some(c)) => {
-                        if let Ok(inode) = self.inode(ino) {
-                            inode.update_from_commit(c.size, c.etag, c.mtime, c.large);
-                        }
+            match w.commit().await {
+                Ok(Some(c)) => {
+                    if let Ok(inode) = self.inode(ino) {
+                        inode.update_from_commit(c.size, c.etag, c.mtime, c.large);
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        log::error!("upload at close of ino {ino} failed, the change is lost: {e}")
-                    }
+                    Ok(())
                 }
+                Ok(None) => Ok(()),
+                Err(e) => Err(FsError::from(e)),
             }
+        };
+        let mut writers = self.writers.lock().expect("writers");
+        if writers.get(&ino).is_some_and(|(_, n)| *n == 0) {
+            writers.remove(&ino);
             self.uncommitted.lock().expect("uncommitted").remove(&ino);
         }
+        result
     }
 
     /// Truncates and/or sets the modification time. Mode and owner are fixed for the
@@ -719,11 +729,10 @@ impl SwiftFs {
             // folders have no object to keep a time on
             return Ok(self.attr_of(&inode));
         }
-        let (writer, temporary) = match self.writer_of(ino) {
-            Some(w) => (w, false),
-            None => (self.acquire_writer(&inode).await?, true),
-        };
-        let result = async {
+        // Like an open, a change and a close: stored now unless a handle of the file
+        // is still open, whose close will store it.
+        let writer = self.acquire_writer(&inode).await?;
+        let changed = async {
             let mut w = writer.lock().await;
             if let Some(size) = size {
                 w.truncate(size).await?;
@@ -732,25 +741,12 @@ impl SwiftFs {
                 w.set_mtime(t);
             }
             inode.update_local(w.size(), w.mtime());
-            if temporary {
-                // no handle will flush this change: it is stored now
-                if let Some(c) = w.commit().await? {
-                    inode.update_from_commit(c.size, c.etag, c.mtime, c.large);
-                }
-            }
             Ok::<_, FsError>(())
         }
         .await;
-        if temporary {
-            let mut writers = self.writers.lock().expect("writers");
-            if let Some((_, n)) = writers.get_mut(&ino) {
-                *n -= 1;
-                if *n == 0 {
-                    writers.remove(&ino);
-                }
-            }
-        }
-        result?;
+        let stored = self.drop_writer_ref(ino, &writer).await;
+        changed?;
+        stored?;
         Ok(self.attr_of(&inode))
     }
 

@@ -13,6 +13,7 @@
 //! object or manifest), so readers see the old version or the new one. Segments of a
 //! replaced large object are deleted after the new version is in place.
 
+use super::listing::MTIME_PARAM;
 use crate::swift::{ContainerName, ObjectName, SloSegment, SwiftClient, SwiftError};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -149,10 +150,6 @@ impl Writer {
         self.mtime
     }
 
-    pub fn is_dirty(&self) -> bool {
-        (self.dirty || self.mtime_dirty) && !self.unlinked
-    }
-
     pub fn set_unlinked(&mut self) {
         self.unlinked = true;
         if let Content::Sequential(s) = &mut self.content {
@@ -280,7 +277,6 @@ impl Writer {
             return Ok(None);
         }
         let client = &self.cfg.client;
-        let mtime_header = mtime_header(self.mtime);
         if !self.dirty {
             // only the time changed: keep the object, replace its metadata
             let info = client
@@ -292,7 +288,9 @@ impl Writer {
                 .filter(|(k, _)| k.as_str() != "mtime")
                 .map(|(k, v)| (format!("x-object-meta-{k}"), v.clone()))
                 .collect();
-            headers.push((mtime_header.0.to_string(), mtime_header.1.clone()));
+            for (k, v) in mtime_headers(self.mtime, info.content_type.as_deref()) {
+                headers.push((k.to_string(), v));
+            }
             let headers: Vec<(&str, String)> = headers
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.clone()))
@@ -317,13 +315,27 @@ impl Writer {
         } else {
             Vec::new()
         };
-        let headers = [mtime_header];
+        let headers = mtime_headers(self.mtime, None);
         let (size, etag, is_slo) = match std::mem::replace(&mut self.content, Content::Remote) {
-            Content::Remote => unreachable!("dirty content is never Remote"),
+            Content::Remote => {
+                // only a failed streamed upload leaves dirty content behind it, and
+                // that marks the writer failed: never reached, but never uploads
+                return Err(SwiftError::Transfer {
+                    what: self.object.to_string(),
+                    reason: "the content of an earlier failed upload is gone".into(),
+                });
+            }
             Content::Sequential(s) => {
                 let size = s.written;
-                let (etag, slo) = s.upload(&self.cfg, &self.object, &headers).await?;
-                (size, etag, slo)
+                match s.upload(&self.cfg, &self.object, &headers).await {
+                    Ok((etag, slo)) => (size, etag, slo),
+                    Err(e) => {
+                        // streamed bytes cannot be sent again: this file is lost,
+                        // and every later flush must say so
+                        self.failed = Some(libc::EIO);
+                        return Err(e);
+                    }
+                }
             }
             Content::Local(f) => {
                 let size = f.size;
@@ -356,12 +368,25 @@ impl Writer {
     }
 }
 
-fn mtime_header(t: SystemTime) -> (&'static str, String) {
+/// The headers that record a file's mtime: `X-Object-Meta-Mtime` (as rclone and
+/// python-swiftclient write it) and the same value as a content-type parameter,
+/// because container listings carry content types but no metadata.
+fn mtime_headers(t: SystemTime, content_type: Option<&str>) -> Vec<(&'static str, String)> {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    (
-        "x-object-meta-mtime",
-        format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
-    )
+    let value = format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
+    let base = content_type
+        .map(|ct| {
+            ct.split(';')
+                .filter(|p| !p.trim().starts_with(MTIME_PARAM))
+                .collect::<Vec<_>>()
+                .join(";")
+        })
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| "application/octet-stream".to_string());
+    vec![
+        ("x-object-meta-mtime", value.clone()),
+        ("content-type", format!("{base};{MTIME_PARAM}={value}")),
+    ]
 }
 
 impl Sequential {

@@ -159,6 +159,10 @@ impl SwiftClient {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
+            // Swift's proxy closes idle connections after 60 s (client_timeout); a
+            // pooled one older than that fails the next request, and a streamed
+            // upload cannot be sent again
+            .pool_idle_timeout(Duration::from_secs(20))
             .user_agent(concat!("swiftmount/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(config.insecure_tls)
             .build()
