@@ -20,7 +20,7 @@ export KS_TOKEN_EXPIRATION=${KS_TOKEN_EXPIRATION:-60}   # short tokens: the test
 LOG_TAG="test"
 need_root
 
-apt_need fuse3 pkg-config curl ca-certificates
+apt_need fuse3 pkg-config curl ca-certificates restic borgbackup rsync duplicity rdiff-backup
 [ -e /dev/fuse ] || log "WARNING: /dev/fuse is missing: FUSE mount tests will fail"
 
 t=$(date +%s%N)

@@ -1,4 +1,5 @@
 pub mod fault_proxy;
 pub mod lab;
 pub mod mount;
+pub mod tree;
 pub mod v2_identity;
