@@ -35,6 +35,9 @@ pub struct NodeState {
     pub manifest: bool,
     /// That HEAD came from a lookup and no open has used it yet.
     head_unused: bool,
+    /// Open for writing through the mount: size and mtime are the writer's, and
+    /// listings and HEADs (which show what Swift holds) must not overwrite them.
+    pub writing: bool,
 }
 
 #[derive(Debug)]
@@ -68,6 +71,9 @@ impl Inode {
     /// the mtime of this very version.
     pub fn update_from_listing(&self, meta: &FileMeta, fallback_time: SystemTime) {
         let mut s = self.state.lock().expect("inode lock");
+        if s.writing {
+            return;
+        }
         if s.etag.as_deref() != Some(meta.etag.as_str()) {
             s.headed_at = None;
         }
@@ -84,6 +90,9 @@ impl Inode {
     pub fn update_from_head(&self, info: &ObjectInfo) {
         let meta_mtime = info.meta.get("mtime").and_then(|v| parse_meta_mtime(v));
         let mut s = self.state.lock().expect("inode lock");
+        if s.writing {
+            return;
+        }
         s.size = info.size;
         s.etag = info.etag.clone();
         s.headed_at = Some(Instant::now());
@@ -109,6 +118,10 @@ impl Inode {
         let fresh = s.head_unused && s.headed_at.is_some_and(|t| t.elapsed() < max_age);
         s.head_unused = false;
         fresh.then(|| s.clone())
+    }
+
+    pub fn set_writing(&self, writing: bool) {
+        self.state.lock().expect("inode lock").writing = writing;
     }
 
     /// What a write through the mount changed, before or after it is uploaded.
@@ -280,6 +293,7 @@ fn new_state(t: SystemTime) -> NodeState {
         headed_at: None,
         manifest: false,
         head_unused: false,
+        writing: false,
     }
 }
 

@@ -538,6 +538,7 @@ impl SwiftFs {
             .entry(inode.ino)
             .or_insert_with(|| (Arc::new(tokio::sync::Mutex::new(writer)), 0));
         entry.1 += 1;
+        inode.set_writing(true);
         Ok(entry.0.clone())
     }
 
@@ -584,6 +585,7 @@ impl SwiftFs {
             .lock()
             .expect("writers")
             .insert(inode.ino, (writer.clone(), 1));
+        inode.set_writing(true);
         self.uncommitted
             .lock()
             .expect("uncommitted")
@@ -705,6 +707,9 @@ impl SwiftFs {
         if writers.get(&ino).is_some_and(|(_, n)| *n == 0) {
             writers.remove(&ino);
             self.uncommitted.lock().expect("uncommitted").remove(&ino);
+            if let Ok(inode) = self.inode(ino) {
+                inode.set_writing(false);
+            }
         }
         result
     }
@@ -775,7 +780,7 @@ impl SwiftFs {
             .expect("uncommitted")
             .remove(&inode.ino);
         if let Some(w) = self.writer_of(inode.ino) {
-            w.lock().await.set_unlinked();
+            w.lock().await.detach().await?;
         }
         if !uncommitted {
             match self.delete_object(&inode).await {
@@ -893,6 +898,20 @@ impl SwiftFs {
         Ok(rows.iter().any(|r| r.marker() != key))
     }
 
+    /// Whether a file below `key` is open for writing through the mount.
+    fn writing_below(&self, key: &str) -> bool {
+        let inos: Vec<u64> = self
+            .writers
+            .lock()
+            .expect("writers")
+            .keys()
+            .copied()
+            .collect();
+        inos.into_iter()
+            .filter_map(|ino| self.inodes.get(ino))
+            .any(|i| self.inodes.key(&i).starts_with(key))
+    }
+
     /// Whether a file created through the mount and not yet uploaded matches.
     fn pending_where(&self, matches: impl Fn(&Inode) -> bool) -> bool {
         self.pending().iter().any(|i| matches(i))
@@ -935,6 +954,10 @@ impl SwiftFs {
                 _ => {}
             }
         }
+        if let Some(w) = target.as_ref().and_then(|t| self.writer_of(t.ino)) {
+            // the replaced file's open handles keep their own copy, never uploaded
+            w.lock().await.detach().await?;
+        }
         match source.kind {
             NodeKind::File => {
                 self.rename_file(&source, &new_parent, new_name, target.as_deref())
@@ -949,6 +972,8 @@ impl SwiftFs {
             e.remove(name);
         });
         if let Some(t) = &target {
+            // a replaced file open for writing is like an unlinked one
+            self.uncommitted.lock().expect("uncommitted").remove(&t.ino);
             self.inodes.remove_name(new_parent.ino, new_name);
             if t.kind == NodeKind::Dir {
                 self.dirs.invalidate(t.ino);
@@ -1030,12 +1055,15 @@ impl SwiftFs {
             ));
         }
         if let Some(t) = target {
-            if self.has_objects_below(&self.inodes.key(t)).await? {
+            let key = self.inodes.key(t);
+            if self.has_objects_below(&key).await?
+                || self.pending_where(|i| self.inodes.key(i).starts_with(&key))
+            {
                 return Err(FsError::NotEmpty);
             }
         }
-        if self.pending_where(|i| self.inodes.key(i).starts_with(&from)) {
-            // files being written below would land under the old name
+        if self.writing_below(&from) {
+            // files open for writing below would be stored under the old name
             return Err(FsError::Busy);
         }
         let rows = self

@@ -150,13 +150,16 @@ impl Writer {
         self.mtime
     }
 
-    pub fn set_unlinked(&mut self) {
-        self.unlinked = true;
-        if let Content::Sequential(s) = &mut self.content {
-            if let Some(stream) = s.stream.take() {
-                stream.abort();
-            }
+    /// The file's name is gone (unlinked, or replaced by a rename) while it is open:
+    /// its handles go on reading and writing a private copy, never uploaded.
+    pub async fn detach(&mut self) -> io::Result<()> {
+        if let Content::Remote = self.content {
+            // the object is about to go: keep what the open handles see
+            self.local().await?;
         }
+        self.unlinked = true;
+        self.failed = None;
+        Ok(())
     }
 
     /// The file was renamed: later uploads go to the new name.
