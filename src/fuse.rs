@@ -334,12 +334,13 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let data = data.to_vec();
+        // the one copy out of the kernel's buffer; the bytes go on as they are
+        let data = bytes::Bytes::copy_from_slice(data);
         self.run(
             "write",
             ino.0,
             reply,
-            |fs| async move { fs.write(fh.0, offset, &data).await },
+            |fs| async move { fs.write(fh.0, offset, data).await },
             |_, reply, n| reply.written(n),
         );
     }

@@ -23,6 +23,22 @@ fn content(i: usize) -> Vec<u8> {
     v
 }
 
+/// Writes a file and closes it, reporting what close() returned: `std::fs::write`
+/// drops the file, and a drop ignores the result of close.
+fn write_and_close(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::fd::IntoRawFd;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(data)?;
+    let fd = f.into_raw_fd();
+    // SAFETY: fd was just taken from the File, which no longer owns it.
+    if unsafe { libc::close(fd) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_loses_nothing_acknowledged_and_leaves_nothing_partial() {
     let t = TestContainer::new(lab::client(lab::labuser_v3()), "crash").await;
@@ -39,7 +55,7 @@ async fn kill_9_loses_nothing_acknowledged_and_leaves_nothing_partial() {
                         let mut a = attempted.lock().unwrap();
                         *a = (*a).max(i + 1);
                     }
-                    match std::fs::write(root.join(format!("f{i}")), content(i)) {
+                    match write_and_close(&root.join(format!("f{i}")), &content(i)) {
                         Ok(()) => acked.lock().unwrap().push(i),
                         Err(_) => return, // the mount is gone
                     }

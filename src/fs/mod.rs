@@ -633,12 +633,13 @@ impl SwiftFs {
         }
     }
 
-    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, FsError> {
+    pub async fn write(&self, fh: u64, offset: u64, data: Bytes) -> Result<u32, FsError> {
         let (ino, writer) = self.write_handle(fh)?;
+        let len = data.len() as u32;
         let mut w = writer.lock().await;
         w.write(offset, data).await?;
         self.inode(ino)?.update_local(w.size(), w.mtime());
-        Ok(data.len() as u32)
+        Ok(len)
     }
 
     /// Uploads what the handle's file holds, if anything changed: `close()` and

@@ -172,7 +172,9 @@ impl Writer {
         self.mtime_dirty = true;
     }
 
-    pub async fn write(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+    /// Writes `data` at `offset`. Owned bytes: a streamed segment sends them on
+    /// without another copy.
+    pub async fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
         let sequential_append = match &self.content {
             Content::Sequential(s) => offset == s.written,
             // a write at 0 over nothing is the start of new content
@@ -194,7 +196,7 @@ impl Writer {
         } else {
             let end = offset + data.len() as u64;
             let result = match self.local().await {
-                Ok(f) => tokio::task::block_in_place(|| f.file.write_all_at(data, offset))
+                Ok(f) => tokio::task::block_in_place(|| f.file.write_all_at(&data, offset))
                     .map(|()| f.size = f.size.max(end)),
                 Err(e) => Err(e),
             };
@@ -405,11 +407,11 @@ impl Sequential {
         &mut self,
         cfg: &UploadConfig,
         object: &ObjectName,
-        data: &[u8],
+        data: Bytes,
     ) -> Result<(), SwiftError> {
         self.written += data.len() as u64;
         if self.stream.is_none() && self.buf.len() + data.len() <= BUFFER_LIMIT {
-            self.buf.extend_from_slice(data);
+            self.buf.extend_from_slice(&data);
             return Ok(());
         }
         let stream = self
@@ -419,7 +421,7 @@ impl Sequential {
             let buffered = self.buf.split().freeze();
             stream.feed(buffered).await?;
         }
-        stream.feed(Bytes::copy_from_slice(data)).await
+        stream.feed(data).await
     }
 
     /// Uploads: one PUT if everything fit in memory, else the last segments and the
