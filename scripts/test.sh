@@ -39,6 +39,6 @@ while [ $# -gt 0 ]; do
   cargo_args+=("$1"); shift
 done
 rc=0
-cargo test --locked --all-targets "${cargo_args[@]}" -- --test-threads=4 "${test_args[@]}" || rc=$?
+cargo test --locked --all-targets --no-fail-fast "${cargo_args[@]}" -- --test-threads=4 "${test_args[@]}" || rc=$?
 log "cargo test exited $rc after $(elapsed "$t")s (total $(elapsed)s); Swift left running (scripts/swift-down.sh to stop)"
 exit "$rc"
