@@ -103,6 +103,17 @@ impl FuseAdapter {
     }
 }
 
+/// The process (thread-group id) of the thread that sent a request: the kernel gives
+/// the thread's id, and threads of one process must count as one. `None` where
+/// /proc cannot tell (not Linux, or the thread is gone).
+fn process_of(tid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Answers a request served from memory, on the kernel's thread.
 fn answer<R: ErrorReply, T>(
     op: &str,
@@ -295,7 +306,7 @@ impl Filesystem for FuseAdapter {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         _mode: u32,
@@ -305,11 +316,12 @@ impl Filesystem for FuseAdapter {
     ) {
         let name = name.to_owned();
         let exclusive = flags & libc::O_EXCL != 0;
+        let opener = process_of(req.pid());
         self.run(
             "create",
             parent.0,
             reply,
-            |fs| async move { fs.create(parent.0, &name, exclusive).await },
+            |fs| async move { fs.create(parent.0, &name, exclusive, opener).await },
             |fs, reply, (attr, opened)| {
                 reply.created(
                     &fs.attr_ttl(),
@@ -347,17 +359,18 @@ impl Filesystem for FuseAdapter {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        let closer = process_of(req.pid());
         self.run(
             "flush",
             ino.0,
             reply,
-            |fs| async move { fs.flush(fh.0).await },
+            |fs| async move { fs.flush(fh.0, closer).await },
             |_, reply, ()| reply.ok(),
         );
     }
@@ -374,7 +387,7 @@ impl Filesystem for FuseAdapter {
             "fsync",
             ino.0,
             reply,
-            |fs| async move { fs.flush(fh.0).await },
+            |fs| async move { fs.flush(fh.0, None).await },
             |_, reply, ()| reply.ok(),
         );
     }
@@ -460,10 +473,11 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let mode = OpenMode {
             write: flags.0 & libc::O_ACCMODE != libc::O_RDONLY,
             truncate: flags.0 & libc::O_TRUNC != 0,
+            opener: process_of(req.pid()),
         };
         let notifier = self.notifier.clone();
         self.run(

@@ -24,14 +24,13 @@
 
 mod common;
 
-use common::lab::{self, TestContainer, obj};
+use common::lab::{self, TestContainer};
 use common::mount::Mount;
 use common::tree::{self, Mtimes};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use swiftmount::swift::{ContainerName, ListEntry, ListQuery};
 
 const SEGMENT_MIB: &str = "8";
 /// Small files in the generated tree (plus one empty folder and one 20 MiB file).
@@ -43,15 +42,6 @@ fn mount(t: &TestContainer) -> Mount {
 }
 
 async fn cleanup(t: TestContainer) {
-    let segs = ContainerName::new(format!("{}_segments", t.name)).unwrap();
-    if let Ok(rows) = t.client.list_all(&segs, &ListQuery::default()).await {
-        for r in rows {
-            if let ListEntry::Object(o) = r {
-                t.client.delete_object(&segs, &obj(&o.name)).await.unwrap();
-            }
-        }
-        t.client.delete_container(&segs).await.unwrap();
-    }
     t.cleanup().await;
 }
 

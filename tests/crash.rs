@@ -130,15 +130,5 @@ async fn kill_9_loses_nothing_acknowledged_and_leaves_nothing_partial() {
         intact
     );
     assert_eq!(intact, acked.len());
-    let segs = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
-    if let Ok(rows) = t.client.list_all(&segs, &Default::default()).await {
-        for r in rows {
-            t.client
-                .delete_object(&segs, &obj(r.marker()))
-                .await
-                .unwrap();
-        }
-        t.client.delete_container(&segs).await.unwrap();
-    }
     t.cleanup().await;
 }

@@ -4,16 +4,9 @@
 mod common;
 
 use common::fault_proxy::FaultProxy;
-use common::lab::{self, TestContainer, obj};
+use common::lab::{self, TestContainer, obj, random_bytes as data};
 use common::mount::{Mount, tempauth_env};
-use rand::{Rng, SeedableRng};
 use std::fs;
-
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(seed).fill(&mut v[..]);
-    v
-}
 
 async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy, extra: &[&str]) -> Mount {
     let auth = url::Url::parse(&lab::tempauth_url()).unwrap();

@@ -4,25 +4,18 @@
 mod common;
 
 use common::fault_proxy::FaultProxy;
-use common::lab::{self, TestContainer, obj};
+use common::lab::{self, TestContainer, obj, random_bytes as data};
 use common::mount::{Mount, tempauth_env};
 use rand::{Rng, SeedableRng};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::time::{Duration, SystemTime};
-use swiftmount::swift::{ListEntry, ListQuery, Manifest};
+use swiftmount::swift::{ListQuery, Manifest};
 
 /// Small segments so that multi-segment files stay small in tests.
 const SEGMENT_MIB: &str = "8";
 const SEGMENT: usize = 8 << 20;
-
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut v = vec![0u8; len];
-    rng.fill(&mut v[..]);
-    v
-}
 
 fn mount(t: &TestContainer) -> Mount {
     Mount::new(t.name.as_str(), &["--segment-size", SEGMENT_MIB])
@@ -46,18 +39,6 @@ async fn segment_count(t: &TestContainer) -> usize {
         Ok(rows) => rows.len(),
         Err(swiftmount::swift::SwiftError::NotFound(_)) => 0,
         Err(e) => panic!("{e}"),
-    }
-}
-
-async fn cleanup_segments(t: &TestContainer) {
-    let segs = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
-    if let Ok(rows) = t.client.list_all(&segs, &ListQuery::default()).await {
-        for r in rows {
-            if let ListEntry::Object(o) = r {
-                t.client.delete_object(&segs, &obj(&o.name)).await.unwrap();
-            }
-        }
-        t.client.delete_container(&segs).await.unwrap();
     }
 }
 
@@ -119,16 +100,7 @@ async fn round_trips_of_every_size() {
         );
     }
     drop(m);
-    t_name_holder(&t).cleanup().await;
-    cleanup_segments(&t).await;
-}
-
-/// `cleanup` consumes the container handle; segments live in a sibling container.
-fn t_name_holder(t: &TestContainer) -> TestContainer {
-    TestContainer {
-        client: t.client.clone(),
-        name: t.name.clone(),
-    }
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -198,8 +170,7 @@ async fn overwrite_append_truncate_and_random_writes() {
     let m = mount(&t);
     assert_eq!(fs::read(m.join("f.bin")).unwrap(), model, "fresh mount");
     drop(m);
-    t_name_holder(&t).cleanup().await;
-    cleanup_segments(&t).await;
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,8 +226,7 @@ async fn renames_of_files_and_folders() {
         ]
     );
     assert_eq!(swift_bytes(&t, "big2").await, big);
-    t_name_holder(&t).cleanup().await;
-    cleanup_segments(&t).await;
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -485,8 +455,7 @@ async fn failed_upload_is_reported_at_close_and_old_version_survives() {
     );
     assert_eq!(swift_bytes(&t, "big").await, old_big, "old version intact");
     drop(m);
-    t_name_holder(&t).cleanup().await;
-    cleanup_segments(&t).await;
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -540,5 +509,37 @@ async fn full_cache_dir_gives_enospc_and_keeps_the_old_version() {
             .unwrap()
             .success()
     );
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forked_child_closing_its_copy_does_not_upload_half_a_file() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-fork").await;
+    let m = mount(&t);
+    let (part1, part2) = (data(300_000, 41), data(300_000, 42));
+    let mut f = fs::File::create(m.join("forked")).unwrap();
+    f.write_all(&part1).unwrap();
+    // fork + exec: the child's copy of the descriptor is closed at exec (a FUSE
+    // flush from another process)
+    assert!(
+        std::process::Command::new("true")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = t
+        .client
+        .head_object(&t.name, &obj("forked"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, swiftmount::swift::SwiftError::NotFound(_)),
+        "nothing may be uploaded before the writer closes: {err:?}"
+    );
+    f.write_all(&part2).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    drop(m);
+    assert_eq!(swift_bytes(&t, "forked").await, [part1, part2].concat());
     t.cleanup().await;
 }

@@ -86,6 +86,9 @@ pub struct StatFs {
 pub struct OpenMode {
     pub write: bool,
     pub truncate: bool,
+    /// The opening process (thread-group id), when the adapter knows it: only its
+    /// own closes upload (see [`SwiftFs::flush`]).
+    pub opener: Option<u32>,
 }
 
 /// What `open` tells the adapter.
@@ -105,7 +108,12 @@ type SharedWriter = Arc<tokio::sync::Mutex<Writer>>;
 enum Handle {
     Dir(Arc<DirSnapshot>),
     Read(Arc<tokio::sync::Mutex<Reader>>),
-    Write { ino: u64, writer: SharedWriter },
+    Write {
+        ino: u64,
+        writer: SharedWriter,
+        /// The process that opened it (its thread-group id), when known.
+        opener: Option<u32>,
+    },
 }
 
 pub struct SwiftFs {
@@ -432,6 +440,7 @@ impl SwiftFs {
     /// size of large objects), and reads are pinned to it. For writing, the file's
     /// one writer is shared by all its handles.
     pub async fn open(&self, ino: u64, mode: OpenMode) -> Result<Opened, FsError> {
+        let opener = mode.opener;
         let inode = self.inode(ino)?;
         if inode.kind == NodeKind::Dir {
             return Err(FsError::IsADirectory);
@@ -444,7 +453,11 @@ impl SwiftFs {
                 w.truncate(0).await?;
                 inode.update_local(0, w.mtime());
             }
-            let fh = self.add_handle(Handle::Write { ino, writer });
+            let fh = self.add_handle(Handle::Write {
+                ino,
+                writer,
+                opener,
+            });
             return Ok(Opened {
                 fh,
                 keep_cache: false,
@@ -454,7 +467,11 @@ impl SwiftFs {
         if let Some(w) = self.writer_of(ino) {
             // open for writing elsewhere through the mount: read what it holds
             self.add_writer_ref(ino);
-            let fh = self.add_handle(Handle::Write { ino, writer: w });
+            let fh = self.add_handle(Handle::Write {
+                ino,
+                writer: w,
+                opener,
+            });
             return Ok(Opened {
                 fh,
                 keep_cache: false,
@@ -548,6 +565,7 @@ impl SwiftFs {
         parent: u64,
         name: &OsStr,
         exclusive: bool,
+        opener: Option<u32>,
     ) -> Result<(Attr, Opened), FsError> {
         self.writable()?;
         let parent = self.dir_inode(parent)?;
@@ -568,6 +586,7 @@ impl SwiftFs {
                         OpenMode {
                             write: true,
                             truncate: false,
+                            opener,
                         },
                     )
                     .await?;
@@ -597,6 +616,7 @@ impl SwiftFs {
         let fh = self.add_handle(Handle::Write {
             ino: inode.ino,
             writer,
+            opener,
         });
         Ok((
             self.attr_of(&inode),
@@ -627,7 +647,7 @@ impl SwiftFs {
 
     fn write_handle(&self, fh: u64) -> Result<(u64, SharedWriter), FsError> {
         match self.handles.lock().expect("handles").get(&fh) {
-            Some(Handle::Write { ino, writer }) => Ok((*ino, writer.clone())),
+            Some(Handle::Write { ino, writer, .. }) => Ok((*ino, writer.clone())),
             Some(_) => Err(FsError::NotWritable),
             None => Err(FsError::UnknownHandle(fh)),
         }
@@ -644,7 +664,25 @@ impl SwiftFs {
 
     /// Uploads what the handle's file holds, if anything changed: `close()` and
     /// `fsync()` return only once it is in Swift, or with the reason it is not.
-    pub async fn flush(&self, fh: u64) -> Result<(), FsError> {
+    ///
+    /// `closer` is the process closing (thread-group id), `None` for an fsync. A close
+    /// by another process than the opener does not upload: that is a child that
+    /// inherited the descriptor closing its copy (every fork-and-exec does), in the
+    /// middle of the opener's writes; the opener's own close (or the last one, at
+    /// release) uploads.
+    pub async fn flush(&self, fh: u64, closer: Option<u32>) -> Result<(), FsError> {
+        let opener = match self.handles.lock().expect("handles").get(&fh) {
+            Some(Handle::Write { opener, .. }) => *opener,
+            _ => None,
+        };
+        if let (Some(opener), Some(closer)) = (opener, closer) {
+            if opener != closer {
+                log::debug!(
+                    "flush of fh {fh} by process {closer}, opened by {opener}: not uploading yet"
+                );
+                return Ok(());
+            }
+        }
         let (ino, writer) = match self.write_handle(fh) {
             Ok(w) => w,
             // handles opened for reading have nothing to flush
@@ -667,7 +705,7 @@ impl SwiftFs {
     /// (a failure here can only be logged: the kernel ignores it).
     pub async fn release(&self, fh: u64) {
         let handle = self.handles.lock().expect("handles").remove(&fh);
-        if let Some(Handle::Write { ino, writer }) = handle {
+        if let Some(Handle::Write { ino, writer, .. }) = handle {
             if let Err(e) = self.drop_writer_ref(ino, &writer).await {
                 log::error!("upload at close of ino {ino} failed, the change is lost: {e}");
             }

@@ -83,6 +83,14 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
+/// `len` reproducible random bytes.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut v = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill(&mut v[..]);
+    v
+}
+
 pub fn obj(name: &str) -> ObjectName {
     ObjectName::new(name).unwrap()
 }
@@ -100,21 +108,23 @@ impl TestContainer {
         TestContainer { client, name }
     }
 
+    /// Empties and deletes the container, and the `<name>_segments` container that
+    /// large objects written through a mount leave beside it.
     pub async fn cleanup(self) {
-        let rows = self
-            .client
-            .list_all(&self.name, &ListQuery::default())
-            .await
-            .unwrap();
-        for row in rows {
-            if let ListEntry::Object(o) = row {
-                self.client
-                    .delete_object(&self.name, &obj(&o.name))
-                    .await
-                    .unwrap();
+        let segments = ContainerName::new(format!("{}_segments", self.name)).unwrap();
+        for (c, required) in [(&self.name, true), (&segments, false)] {
+            let rows = match self.client.list_all(c, &ListQuery::default()).await {
+                Ok(rows) => rows,
+                Err(swiftmount::swift::SwiftError::NotFound(_)) if !required => continue,
+                Err(e) => panic!("listing {c}: {e}"),
+            };
+            for row in rows {
+                if let ListEntry::Object(o) = row {
+                    self.client.delete_object(c, &obj(&o.name)).await.unwrap();
+                }
             }
+            self.client.delete_container(c).await.unwrap();
         }
-        self.client.delete_container(&self.name).await.unwrap();
     }
 }
 
