@@ -850,15 +850,7 @@ impl SwiftFs {
             Err(FsError::NotFound) => {}
             Err(e) => return Err(e),
         }
-        let marker = ObjectName::new(format!("{}{name}/", self.inodes.key(&parent)))
-            .map_err(|e| FsError::InvalidName(e.to_string()))?;
-        self.client
-            .put_object(
-                &self.container,
-                &marker,
-                Bytes::new(),
-                &[("content-type", "application/directory".into())],
-            )
+        self.put_marker(format!("{}{name}/", self.inodes.key(&parent)))
             .await?;
         let inode = self.inodes.upsert(&parent, name, NodeKind::Dir, None);
         let child = inode.clone();
@@ -923,6 +915,20 @@ impl SwiftFs {
         }
         self.dirs.invalidate(dir.ino);
         self.forget_child(&parent, name);
+        Ok(())
+    }
+
+    /// Writes a folder marker (`key` ends in `/`), as swiftclient and rclone do.
+    async fn put_marker(&self, key: String) -> Result<(), FsError> {
+        let marker = ObjectName::new(key).map_err(|e| FsError::InvalidName(e.to_string()))?;
+        self.client
+            .put_object(
+                &self.container,
+                &marker,
+                Bytes::new(),
+                &[("content-type", "application/directory".into())],
+            )
+            .await?;
         Ok(())
     }
 
@@ -1138,16 +1144,7 @@ impl SwiftFs {
         }
         if names.is_empty() {
             // an implicit folder made empty by its last file: give it a marker there
-            let marker =
-                ObjectName::new(to.clone()).map_err(|e| FsError::InvalidName(e.to_string()))?;
-            self.client
-                .put_object(
-                    &self.container,
-                    &marker,
-                    Bytes::new(),
-                    &[("content-type", "application/directory".into())],
-                )
-                .await?;
+            self.put_marker(to.clone()).await?;
         }
         for name in &names {
             match self
