@@ -131,3 +131,56 @@ async fn a_stalled_response_times_out_and_is_retried() {
     client.account_info().await.unwrap();
     assert_eq!(proxy.counts().1, 1);
 }
+
+/// A Keystone that drops a connection or answers 503 under load has not refused the
+/// credentials: the login is asked again. A 401 is final and asked once.
+#[tokio::test(flavor = "multi_thread")]
+async fn passing_identity_trouble_is_retried_refusal_is_not() {
+    let upstream = Url::parse(&lab::keystone_v3()).unwrap();
+    let proxy = FaultProxy::start(&upstream[..url::Position::BeforePath]).await;
+    let through_proxy = |creds: Credentials| match creds {
+        Credentials::KeystoneV3 {
+            identity, project, ..
+        } => Credentials::KeystoneV3 {
+            auth_url: Url::parse(&format!("{}{}", proxy.base_url(), upstream.path())).unwrap(),
+            identity,
+            project,
+        },
+        other => panic!("not v3: {other:?}"),
+    };
+    let config = ClientConfig {
+        retry_base_delay: Duration::from_millis(10),
+        ..ClientConfig::default()
+    };
+    let client = SwiftClient::new(
+        through_proxy(lab::labuser_v3()),
+        lab::region(None),
+        config.clone(),
+    )
+    .unwrap();
+    proxy.lose_answer_next(1);
+    client.session().await.unwrap();
+    assert_eq!(proxy.counts(), (2, 1), "one dropped answer, one good login");
+    proxy.fail_next(2, 503);
+    let client = SwiftClient::new(
+        through_proxy(lab::labuser_v3()),
+        lab::region(None),
+        config.clone(),
+    )
+    .unwrap();
+    client.session().await.unwrap();
+    assert_eq!(proxy.counts(), (5, 3));
+
+    let mut refused = through_proxy(lab::labuser_v3());
+    if let Credentials::KeystoneV3 {
+        identity: swiftmount::swift::V3Identity::Password { password, .. },
+        ..
+    } = &mut refused
+    {
+        *password = Secret::new("wrong-password-4711".to_string());
+    }
+    let client = SwiftClient::new(refused, lab::region(None), config).unwrap();
+    let err = client.session().await.unwrap_err();
+    assert!(matches!(err, SwiftError::AuthFailed { .. }), "{err:?}");
+    assert_eq!(proxy.counts(), (6, 3), "a refusal is not asked again");
+}

@@ -227,7 +227,7 @@ impl SwiftClient {
                 reason: "the given token was refused or expired, and there are no credentials to get a new one".into(),
             });
         }
-        match auth::authenticate(&self.http, &self.credentials, &self.filter).await {
+        match self.authenticate_with_retries().await {
             Ok(s) => {
                 self.logins.fetch_add(1, Ordering::Relaxed);
                 let s = Arc::new(s);
@@ -241,6 +241,28 @@ impl SwiftClient {
                 Ok(current.expect("checked above"))
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// One login, repeated like any request when the identity service had a
+    /// passing problem (a dropped connection, a 503 under load); refused credentials
+    /// are final.
+    async fn authenticate_with_retries(&self) -> Result<Session, SwiftError> {
+        let mut attempt = 0;
+        loop {
+            match auth::authenticate(&self.http, &self.credentials, &self.filter).await {
+                Err(e) if e.is_transient() && attempt < self.config.retries => {
+                    let delay = self.backoff(attempt);
+                    attempt += 1;
+                    log::warn!(
+                        "login at {}: {e}; retry {attempt}/{} in {delay:?}",
+                        self.credentials.auth_url(),
+                        self.config.retries
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
         }
     }
 

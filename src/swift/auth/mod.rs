@@ -220,11 +220,20 @@ pub(crate) async fn post_identity(
         return Ok(resp);
     }
     let text = resp.text().await.unwrap_or_default();
+    if is_server_trouble(status) {
+        return Err(SwiftError::from_status("POST", shown, status, &text));
+    }
     let reason = identity_error_reason(status.as_u16(), &text);
     Err(SwiftError::AuthFailed {
         url: shown.to_string(),
         reason,
     })
+}
+
+/// A 5xx, 408 or 429 from an identity service says nothing about the credentials:
+/// the answer becomes an HTTP error the client may retry, not a refusal.
+pub(crate) fn is_server_trouble(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500..=599)
 }
 
 /// Keystone puts a human message in `{"error": {"message": …}}`; fall back to the status.

@@ -21,6 +21,10 @@ pub(super) async fn authenticate(
         .await
         .map_err(|e| SwiftError::from_reqwest(shown, e))?;
     let status = resp.status();
+    if super::is_server_trouble(status) {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(SwiftError::from_status("GET", shown, status, &text));
+    }
     if !status.is_success() {
         let reason = match status.as_u16() {
             401 | 403 => format!("credentials refused (HTTP {})", status.as_u16()),
