@@ -227,7 +227,7 @@ impl SwiftClient {
                 reason: "the given token was refused or expired, and there are no credentials to get a new one".into(),
             });
         }
-        match self.authenticate_with_retries().await {
+        match self.authenticate_with_retries(current.is_some()).await {
             Ok(s) => {
                 self.logins.fetch_add(1, Ordering::Relaxed);
                 let s = Arc::new(s);
@@ -244,17 +244,20 @@ impl SwiftClient {
         }
     }
 
-    /// One login, repeated like any request when the identity service had a
-    /// passing problem (a dropped connection, a 503 under load); refused credentials
-    /// are final.
-    async fn authenticate_with_retries(&self) -> Result<Session, SwiftError> {
+    /// One login, repeated when the identity service answered but had a passing
+    /// problem (a dropped connection, a 503 under load). Refused credentials are
+    /// final. A service that never answered is retried only when renewing: at the
+    /// first login it is most likely a wrong address, and the user should hear so
+    /// at once. Retries are logged at info level: the final error is the one line
+    /// a failing command prints.
+    async fn authenticate_with_retries(&self, renewing: bool) -> Result<Session, SwiftError> {
         let mut attempt = 0;
         loop {
             match auth::authenticate(&self.http, &self.credentials, &self.filter).await {
-                Err(e) if e.is_transient() && attempt < self.config.retries => {
+                Err(e) if retry_login(&e, renewing) && attempt < self.config.retries => {
                     let delay = self.backoff(attempt);
                     attempt += 1;
-                    log::warn!(
+                    log::info!(
                         "login at {}: {e}; retry {attempt}/{} in {delay:?}",
                         self.credentials.auth_url(),
                         self.config.retries
@@ -732,6 +735,13 @@ pub fn split_path(path: &str) -> Result<(ContainerName, ObjectName), SwiftError>
             reason: "segment path has no object part",
         })?;
     Ok((ContainerName::new(c)?, ObjectName::new(o)?))
+}
+
+fn retry_login(e: &SwiftError, renewing: bool) -> bool {
+    match e {
+        SwiftError::Unreachable { .. } | SwiftError::Timeout { .. } => renewing,
+        e => e.is_transient(),
+    }
 }
 
 fn still_valid(s: &Session) -> bool {

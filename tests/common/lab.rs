@@ -148,15 +148,29 @@ pub async fn make_app_credential(name: &str, secret: &str) -> (String, String, S
         .to_string();
     let doc: serde_json::Value = resp.json().await.unwrap();
     let user_id = doc["token"]["user"]["id"].as_str().unwrap().to_string();
-    let resp = http
-        .post(format!("{ks}/users/{user_id}/application_credentials"))
-        .header("X-Auth-Token", &token)
-        .json(&serde_json::json!({"application_credential": {"name": name, "secret": secret}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
-    let doc: serde_json::Value = resp.json().await.unwrap();
+    // The role is named: without it Keystone checks every role of the token and has
+    // been seen (rarely, under load) to claim a role labuser does not have (404).
+    let body = serde_json::json!({"application_credential": {
+        "name": name, "secret": secret, "roles": [{"name": "member"}]}});
+    let mut tries = 0;
+    let doc: serde_json::Value = loop {
+        let resp = http
+            .post(format!("{ks}/users/{user_id}/application_credentials"))
+            .header("X-Auth-Token", &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        if status == 201 {
+            break resp.json().await.unwrap();
+        }
+        tries += 1;
+        let text = resp.text().await.unwrap_or_default();
+        assert!(tries < 4 && status != 409, "HTTP {status}: {text}");
+        eprintln!("creating application credential {name}: HTTP {status} ({text}); again");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
     let id = doc["application_credential"]["id"]
         .as_str()
         .unwrap()
