@@ -3,10 +3,12 @@
 use std::path::Path;
 
 pub fn init(verbose: u8, file: Option<&Path>) -> std::io::Result<()> {
-    // fuser warns that unmounting failed when fusermount3 -u got there first: noise
+    // fuser warns that unmounting failed when fusermount3 -u got there first: noise.
+    // The platform verifier logs every refused certificate as an error; our own
+    // error line already says it, with what to do.
     let default = match verbose {
-        0 => "warn,fuser::session=error",
-        1 => "swiftmount=info,warn,fuser::session=error",
+        0 => "warn,fuser::session=error,rustls_platform_verifier=off",
+        1 => "swiftmount=info,warn,fuser::session=error,rustls_platform_verifier=off",
         2 => "swiftmount=debug,info",
         _ => "trace",
     };

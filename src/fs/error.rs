@@ -74,6 +74,8 @@ fn swift_errno(e: &SwiftError) -> i32 {
         SwiftError::Http { status: 413, .. } | SwiftError::Http { status: 507, .. } => libc::ENOSPC,
         SwiftError::Timeout { .. } => libc::ETIMEDOUT,
         SwiftError::Config(_)
+        | SwiftError::CaFile { .. }
+        | SwiftError::Certificate { .. }
         | SwiftError::Unreachable { .. }
         | SwiftError::NoEndpoint(_)
         | SwiftError::Http { .. }

@@ -11,6 +11,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -22,7 +23,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes of a response (not for a whole transfer).
     pub read_timeout: Duration,
-    /// Extra attempts for a request that may be repeated.
+    /// Extra attempts for a request that may be repeated. Delays double from
+    /// `retry_base_delay` (with jitter, at most 10 s each): 6 attempts from 0.2 s
+    /// wait 6-12 s in all, long enough for a proxy to restart.
     pub retries: u32,
     pub retry_base_delay: Duration,
     /// Renew the token this long before it expires. `None`: a quarter of the token's
@@ -32,6 +35,9 @@ pub struct ClientConfig {
     pub listing_page_size: u32,
     /// Accept any TLS certificate (self-signed test clusters only).
     pub insecure_tls: bool,
+    /// A PEM file of CA certificates trusted besides the system's: a private cloud's
+    /// own CA, without turning verification off.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ClientConfig {
@@ -39,11 +45,12 @@ impl Default for ClientConfig {
         ClientConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
-            retries: 4,
+            retries: 6,
             retry_base_delay: Duration::from_millis(200),
             renew_margin: None,
             listing_page_size: 10_000,
             insecure_tls: false,
+            ca_file: None,
         }
     }
 }
@@ -156,6 +163,13 @@ impl SwiftClient {
         filter: EndpointFilter,
         config: ClientConfig,
     ) -> Result<Self, SwiftError> {
+        let extra_roots = match &config.ca_file {
+            Some(path) => super::tls::load_ca_file(path)?,
+            None => Vec::new(),
+        };
+        if config.insecure_tls {
+            log::warn!("TLS certificates are not verified (--insecure)");
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
@@ -165,6 +179,8 @@ impl SwiftClient {
             .pool_idle_timeout(Duration::from_secs(20))
             .user_agent(concat!("swiftmount/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(config.insecure_tls)
+            // merged with the system's roots, which stay trusted
+            .tls_certs_merge(extra_roots)
             .build()
             .map_err(|e| SwiftError::Config(format!("HTTP client: {e}")))?;
         Ok(SwiftClient {

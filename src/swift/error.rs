@@ -20,6 +20,14 @@ pub enum SwiftError {
     #[error("timed out talking to {url}")]
     Timeout { url: String },
 
+    /// The server's TLS certificate was refused: never transient, asking again
+    /// gets the same certificate.
+    #[error("TLS certificate of {url} refused: {reason}")]
+    Certificate { url: String, reason: String },
+
+    #[error("cannot use CA certificates from {path}: {reason}")]
+    CaFile { path: String, reason: String },
+
     #[error("no object-store endpoint in the service catalog ({0})")]
     NoEndpoint(String),
 
@@ -79,7 +87,12 @@ impl SwiftError {
 
     /// Maps a reqwest transport error; `url` must not carry secrets (ours never do).
     pub(crate) fn from_reqwest(url: &str, e: reqwest::Error) -> Self {
-        if e.is_timeout() {
+        if let Some(reason) = super::tls::certificate_problem(&e) {
+            SwiftError::Certificate {
+                url: url.to_string(),
+                reason,
+            }
+        } else if e.is_timeout() {
             SwiftError::Timeout {
                 url: url.to_string(),
             }

@@ -8,6 +8,7 @@ mod client;
 mod error;
 mod names;
 mod secret;
+mod tls;
 mod types;
 
 pub use auth::{
