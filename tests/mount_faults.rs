@@ -82,3 +82,71 @@ async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
     drop(m);
     t.cleanup().await;
 }
+
+/// A large file streams into segments; a segment upload answered 503, or stored but
+/// its answer lost, is sent again from the spill file: close succeeds and Swift holds
+/// every byte, in exactly one set of segments.
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_segment_uploads_are_sent_again() {
+    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
+    let proxy = std::sync::Arc::new(FaultProxy::start(&auth[..url::Position::BeforePath]).await);
+    let t = TestContainer::new(lab::client(lab::tempauth()), "faults-seg").await;
+    let m = proxied_mount(&t, &proxy, &["-v", "--segment-size", "4"]).await;
+    let content = data(28 << 20, 2);
+    let path = m.join("big.bin");
+    let (written, faults) = {
+        let content = content.clone();
+        let proxy_faults = proxy.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut f = fs::File::create(&path)?;
+            let mut faults = 0;
+            for (i, chunk) in content.chunks(1 << 20).enumerate() {
+                f.write_all(chunk)?;
+                // streaming has started (8 MiB buffered, then segments): break the
+                // next two segment uploads, later lose the answer to one
+                if i == 12 {
+                    proxy_faults.fail_next(2, 503);
+                    faults += 2;
+                }
+                if i == 20 {
+                    proxy_faults.lose_answer_next(1);
+                    faults += 1;
+                }
+            }
+            f.sync_all()?;
+            drop(f);
+            Ok::<_, std::io::Error>((content.len(), faults))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    assert_eq!(proxy.counts().1, faults, "every fault was injected");
+    let log = m.log();
+    assert!(
+        log.contains("sending it again from the spill file"),
+        "a segment was resent; log:\n{log}"
+    );
+    drop(m);
+    let info = t
+        .client
+        .head_object(&t.name, &obj("big.bin"))
+        .await
+        .unwrap();
+    assert_eq!(info.size, written as u64);
+    let got = t
+        .client
+        .get_range(&t.name, &obj("big.bin"), 0..info.size, None)
+        .await
+        .unwrap();
+    assert!(got == content, "Swift holds what was written");
+    let segs = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
+    let rows = t
+        .client
+        .list_all(&segs, &swiftmount::swift::ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 7, "28 MiB in 4 MiB segments, resends in place");
+    t.cleanup().await;
+}

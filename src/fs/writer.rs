@@ -4,8 +4,8 @@
 //! New content written from offset 0 onwards is *sequential*: the first
 //! [`BUFFER_LIMIT`] bytes stay in memory and go up in one PUT (which can be retried);
 //! beyond that, bytes stream straight into SLO segments in the segments container,
-//! several segments in flight, and the manifest is written last. Nothing is stored
-//! locally. Anything else (a write elsewhere, changing an existing file, truncating to
+//! several segments in flight, and the manifest is written last; a spill file keeps
+//! the segments not yet stored, so that a broken upload is sent again. Anything else (a write elsewhere, changing an existing file, truncating to
 //! a non-zero size, reading back) moves the content into a local temporary file in
 //! the cache directory, uploaded as a whole at commit.
 //!
@@ -610,6 +610,32 @@ async fn put_file_range(
     }
 }
 
+/// Gives back the cache directory's space (and drops the dirty pages) of a range
+/// Swift now holds. Best effort: a file system without hole punching keeps the bytes
+/// until the spill file is dropped.
+#[cfg(target_os = "linux")]
+fn punch_hole(file: &File, start: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(start), Ok(len)) = (libc::off_t::try_from(start), libc::off_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: fallocate on an open descriptor we own; it only changes that file.
+    let rc = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            start,
+            len,
+        )
+    };
+    if rc != 0 {
+        log::debug!("punching the spill file: {}", io::Error::last_os_error());
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn punch_hole(_file: &File, _start: u64, _len: u64) {}
+
 /// Where the segments of one upload of `object` go (in the segments container).
 fn segment_prefix(object: &ObjectName) -> String {
     let nanos = SystemTime::now()
@@ -619,31 +645,68 @@ fn segment_prefix(object: &ObjectName) -> String {
     format!("{object}/slo/{nanos:x}-{:08x}", rand::random::<u32>())
 }
 
-type SegmentTask = (JoinHandle<Result<String, SwiftError>>, String, u64);
+/// A segment upload: its task, its path, where it starts in the file, bytes sent to it.
+struct SegmentTask {
+    task: JoinHandle<Result<String, SwiftError>>,
+    path: String,
+    start: u64,
+    size: u64,
+}
+
+/// The segment being filled.
+struct OpenSegment {
+    /// Feeds the PUT's body; `None` once that upload gave up.
+    body: Option<mpsc::Sender<io::Result<Bytes>>>,
+    filled: u64,
+    /// Told the segment's length once every byte of it is in the spill file: the
+    /// upload may then be sent again from there.
+    complete: tokio::sync::oneshot::Sender<u64>,
+    /// Every byte of this segment reached the spill file.
+    spilled: bool,
+}
 
 /// Segments streamed from sequential writes: each segment is a PUT whose body is fed
 /// through a channel; several may still be finishing while the next one fills.
+///
+/// Each byte is also written to a spill file in the cache directory (page cache, not
+/// memory), so that a segment whose upload broke off (a proxy restart, a reset
+/// connection) is sent again from there instead of failing the file. A segment's
+/// range is punched out of the spill file once Swift has it. Without a spill file (the
+/// cache directory is full or unwritable) streaming goes on, without that second chance.
 struct SegmentStream {
     cfg: UploadConfig,
     prefix: String,
-    current: Option<(mpsc::Sender<io::Result<Bytes>>, u64)>,
-    /// Uploads still running, in order: task, segment path, bytes sent to it.
+    spill: Option<Arc<File>>,
+    /// Bytes fed so far: where the next one goes in the file.
+    fed: u64,
+    current: Option<OpenSegment>,
+    /// Uploads still running, in order.
     tasks: VecDeque<SegmentTask>,
     done: Vec<SloSegment>,
     next_index: u32,
-    failed: Option<SwiftError>,
 }
 
 impl SegmentStream {
     fn new(cfg: UploadConfig, object: &ObjectName) -> Self {
+        let spill = match tempfile::tempfile_in(&cfg.cache_dir) {
+            Ok(f) => Some(Arc::new(f)),
+            Err(e) => {
+                log::warn!(
+                    "no spill file in {} for {object} ({e}): a broken segment upload fails the file",
+                    cfg.cache_dir.display()
+                );
+                None
+            }
+        };
         SegmentStream {
             prefix: segment_prefix(object),
             cfg,
+            spill,
+            fed: 0,
             current: None,
             tasks: VecDeque::new(),
             done: Vec::new(),
             next_index: 0,
-            failed: None,
         }
     }
 
@@ -655,36 +718,88 @@ impl SegmentStream {
         let body = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
-        let client = self.cfg.client.clone();
-        let container = self.cfg.segment_container.clone();
-        let path = format!("/{container}/{name}");
+        let (complete_tx, complete_rx) = tokio::sync::oneshot::channel();
+        let cfg = self.cfg.clone();
+        let spill = self.spill.clone();
+        let start = self.fed;
+        let path = format!("/{}/{name}", cfg.segment_container);
         let task = tokio::spawn(async move {
-            client
-                .put_object_stream(&container, &name, body, None, &[])
-                .await
+            let streamed = cfg
+                .client
+                .put_object_stream(&cfg.segment_container, &name, body, None, &[])
+                .await;
+            match (streamed, spill) {
+                (Err(e), Some(spill)) if e.is_transient() => {
+                    // the length comes once the segment is whole in the spill file;
+                    // no length: some of it never got there, so it cannot be resent
+                    let Ok(len) = complete_rx.await else {
+                        return Err(e);
+                    };
+                    log::warn!("segment {name}: {e}; sending it again from the spill file");
+                    put_file_range(&cfg, &cfg.segment_container, &name, &spill, start, len, &[])
+                        .await
+                }
+                (streamed, _) => streamed,
+            }
         });
-        self.tasks.push_back((task, path, 0));
-        self.current = Some((tx, 0));
+        self.tasks.push_back(SegmentTask {
+            task,
+            path,
+            start,
+            size: 0,
+        });
+        self.current = Some(OpenSegment {
+            body: Some(tx),
+            filled: 0,
+            complete: complete_tx,
+            spilled: self.spill.is_some(),
+        });
         Ok(())
     }
 
-    async fn feed(&mut self, mut data: Bytes) -> Result<(), SwiftError> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
+    /// Ends the segment being filled: its upload's body ends, and a resend may start.
+    fn end_segment(&mut self) {
+        if let Some(seg) = self.current.take()
+            && seg.spilled
+        {
+            // the task may be gone already (it succeeded or failed for good)
+            let _ = seg.complete.send(seg.filled);
         }
+    }
+
+    async fn feed(&mut self, mut data: Bytes) -> Result<(), SwiftError> {
         while !data.is_empty() {
             if self.current.is_none() {
                 self.start_segment().await?;
             }
-            let (tx, filled) = self.current.as_mut().expect("started above");
-            let room = self.cfg.segment_size - *filled;
+            let seg = self.current.as_mut().expect("started above");
+            let room = self.cfg.segment_size - seg.filled;
             let part = data.split_to((room as usize).min(data.len()));
             let n = part.len() as u64;
-            if tx.send(Ok(part)).await.is_err() {
-                // the upload gave up before taking its body: its error says why
-                let (task, _, _) = self.tasks.pop_back().expect("current segment's task");
+            if seg.spilled
+                && let Some(spill) = &self.spill
+            {
+                let at = self.fed;
+                if let Err(e) = tokio::task::block_in_place(|| spill.write_all_at(&part, at)) {
+                    log::warn!(
+                        "spill file for {}: {e}; later segments cannot be sent again",
+                        self.prefix
+                    );
+                    seg.spilled = false;
+                    self.spill = None;
+                }
+            }
+            if let Some(body) = &seg.body
+                && body.send(Ok(part)).await.is_err()
+            {
+                // the upload gave up before taking all its body
+                seg.body = None;
+            }
+            if seg.body.is_none() && !seg.spilled {
+                // nothing can send this segment again: its task's error says why
+                let task = self.tasks.pop_back().expect("current segment's task");
                 self.current = None;
-                return Err(join(task)
+                return Err(join(task.task)
                     .await
                     .err()
                     .unwrap_or_else(|| SwiftError::Transfer {
@@ -692,10 +807,11 @@ impl SegmentStream {
                         reason: "segment upload ended early".into(),
                     }));
             }
-            *filled += n;
-            self.tasks.back_mut().expect("current segment's task").2 += n;
-            if *filled == self.cfg.segment_size {
-                self.current = None; // dropping the sender ends the segment's body
+            seg.filled += n;
+            self.fed += n;
+            self.tasks.back_mut().expect("current segment's task").size += n;
+            if seg.filled == self.cfg.segment_size {
+                self.end_segment();
             }
             while self.tasks.len() > SEGMENTS_IN_FLIGHT {
                 self.collect_oldest().await?;
@@ -705,19 +821,22 @@ impl SegmentStream {
     }
 
     async fn collect_oldest(&mut self) -> Result<(), SwiftError> {
-        let (task, path, size) = self.tasks.pop_front().expect("caller checked");
-        let etag = join(task).await?;
+        let seg = self.tasks.pop_front().expect("caller checked");
+        let etag = join(seg.task).await?;
+        if let Some(spill) = &self.spill {
+            punch_hole(spill, seg.start, seg.size);
+        }
         self.done.push(SloSegment {
-            path,
+            path: seg.path,
             etag,
-            size_bytes: size,
+            size_bytes: seg.size,
         });
         Ok(())
     }
 
     /// Ends the last segment and waits for every upload; segments in order.
     async fn finish(mut self) -> Result<Vec<SloSegment>, SwiftError> {
-        self.current = None;
+        self.end_segment();
         while !self.tasks.is_empty() {
             if let Err(e) = self.collect_oldest().await {
                 self.abort();
@@ -731,9 +850,9 @@ impl SegmentStream {
     fn abort(mut self) {
         self.current = None;
         let mut paths: Vec<String> = self.done.iter().map(|s| s.path.clone()).collect();
-        for (task, path, _) in self.tasks.drain(..) {
-            task.abort();
-            paths.push(path);
+        for seg in self.tasks.drain(..) {
+            seg.task.abort();
+            paths.push(seg.path);
         }
         let client = self.cfg.client.clone();
         tokio::spawn(async move {
