@@ -6,6 +6,7 @@ mod common;
 use common::lab::{self, TestContainer};
 use common::v2_identity::{V2Identity, V2IdentityConfig};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 const SECRETS: &[&str] = &[
     "lab-secret",
@@ -183,6 +184,30 @@ async fn application_credential_and_pre_made_token_from_env() {
         ],
     ));
     assert!(out.contains("Keystone v3"), "{out}");
+    lab::delete_app_credential(&id, &user_id, &token).await;
+
+    // an application credential past its expiry: refused, in one line
+    let until = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let stamp = until.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (id, user_id, token) =
+        lab::make_app_credential_until(&lab::unique("cli-ac-exp"), "appcred-secret", Some(&stamp))
+            .await;
+    let env = [
+        ("OS_AUTH_URL", ks.as_str()),
+        ("OS_APPLICATION_CREDENTIAL_ID", id.as_str()),
+        ("OS_APPLICATION_CREDENTIAL_SECRET", "appcred-secret"),
+    ];
+    if chrono::Utc::now() + chrono::Duration::seconds(1) < until {
+        ok(&check(&[t.name.as_str()], &env)); // still valid
+    }
+    let left = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_secs(2)).await;
+    let expired = check(&[t.name.as_str()], &env);
+    fails_with(&expired, "credentials refused");
+    assert!(
+        !String::from_utf8_lossy(&expired.stderr).contains("appcred-secret"),
+        "secret printed"
+    );
     lab::delete_app_credential(&id, &user_id, &token).await;
 
     let session = t.client.session().await.unwrap();

@@ -543,3 +543,104 @@ async fn a_forked_child_closing_its_copy_does_not_upload_half_a_file() {
     assert_eq!(swift_bytes(&t, "forked").await, [part1, part2].concat());
     t.cleanup().await;
 }
+
+/// Names Swift allows but a file system cannot show are left out of listings and left
+/// alone in Swift; names a file may not have are refused with the right errno, and
+/// the mount goes on working.
+#[tokio::test(flavor = "multi_thread")]
+async fn names_files_cannot_have() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-names").await;
+    let long_ok = "é".repeat(127); // 254 bytes: a valid file name
+    let too_long = "x".repeat(256);
+    let hidden = [
+        "odd/a//b".to_string(),
+        "odd/./c".to_string(),
+        "odd/../d".to_string(),
+        format!("odd/{too_long}"),
+    ];
+    let shown = ["odd/ok.txt".to_string(), format!("odd/{long_ok}")];
+    for name in hidden.iter().chain(&shown) {
+        t.client
+            .put_object(&t.name, &obj(name), bytes::Bytes::from_static(b"x"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("PUT {name}: {e}"));
+    }
+    let m = mount(&t);
+    let mut names: Vec<String> = fs::read_dir(m.join("odd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    // `a` is a folder because of a//b; the object itself cannot be shown in it
+    let mut want = vec!["a".to_string(), long_ok.clone(), "ok.txt".to_string()];
+    want.sort();
+    assert_eq!(names, want);
+    assert_eq!(fs::read_dir(m.join("odd/a")).unwrap().count(), 0);
+    assert_eq!(fs::read(m.join(&format!("odd/{long_ok}"))).unwrap(), b"x");
+
+    let errno = |r: std::io::Result<()>| match r {
+        Ok(()) => panic!("should fail; log:\n{}", m.log()),
+        Err(e) => e.raw_os_error(),
+    };
+    let not_utf8 = m.path.join(OsStr::from_bytes(b"bad-\xff-name"));
+    assert_eq!(
+        errno(fs::write(&not_utf8, b"data")),
+        Some(libc::EINVAL),
+        "create"
+    );
+    assert_eq!(
+        errno(fs::create_dir(&not_utf8)),
+        Some(libc::EINVAL),
+        "mkdir"
+    );
+    assert_eq!(
+        errno(fs::metadata(&not_utf8).map(drop)),
+        Some(libc::ENOENT),
+        "lookup: such a name cannot exist in Swift"
+    );
+    fs::write(m.join("movable"), b"m").unwrap();
+    assert_eq!(
+        errno(fs::rename(m.join("movable"), &not_utf8)),
+        Some(libc::EINVAL),
+        "rename to it"
+    );
+    assert_eq!(
+        errno(fs::write(m.join(&too_long), b"data")),
+        Some(libc::ENAMETOOLONG)
+    );
+    // each segment may be 255 bytes, but a whole object name at most 1024
+    let deep = m.join(&format!("{0}/{0}/{0}/{0}", "d".repeat(250)));
+    fs::create_dir_all(&deep).unwrap(); // 1004 bytes
+    let beyond = deep.join("e".repeat(30));
+    assert_eq!(
+        errno(fs::create_dir(&beyond)),
+        Some(libc::EINVAL),
+        "mkdir: an object name over 1024 bytes"
+    );
+    assert_eq!(
+        errno(fs::write(&beyond, b"data")),
+        Some(libc::EINVAL),
+        "create: an object name over 1024 bytes, refused at open"
+    );
+    assert_eq!(fs::read_dir(&deep).unwrap().count(), 0);
+
+    assert_eq!(fs::read(m.join("movable")).unwrap(), b"m", "still works");
+    drop(m);
+    // nothing of what was hidden was touched
+    for name in &hidden {
+        let info = t.client.head_object(&t.name, &obj(name)).await.unwrap();
+        assert_eq!(info.size, 1, "{name}");
+    }
+    let listed = t
+        .client
+        .list_all(&t.name, &ListQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        !listed.iter().any(|e| e.marker().contains("bad-")),
+        "nothing made for the refused names"
+    );
+    t.cleanup().await;
+}

@@ -199,7 +199,8 @@ impl SwiftFs {
     }
 
     fn object_name(&self, inode: &Inode) -> Result<ObjectName, FsError> {
-        ObjectName::new(self.inodes.key(inode)).map_err(|e| FsError::InvalidName(e.to_string()))
+        // SwiftError::InvalidName maps to EINVAL like FsError::InvalidName
+        Ok(ObjectName::new(self.inodes.key(inode))?)
     }
 
     fn writer_of(&self, ino: u64) -> Option<SharedWriter> {
@@ -573,6 +574,8 @@ impl SwiftFs {
         if let Some(problem) = segment_problem(name) {
             return Err(FsError::InvalidName(problem.into()));
         }
+        // a whole object name over Swift's limit fails here, not at close
+        ObjectName::new(format!("{}{name}", self.inodes.key(&parent)))?;
         match self.child(&parent, name).await {
             Ok(existing) if exclusive => {
                 let _ = existing;
@@ -892,8 +895,7 @@ impl SwiftFs {
             return Err(FsError::NotEmpty);
         }
         // both marker styles; an implicit folder has neither
-        let with_slash =
-            ObjectName::new(key.clone()).map_err(|e| FsError::InvalidName(e.to_string()))?;
+        let with_slash = ObjectName::new(key.clone())?;
         match self
             .client
             .delete_object(&self.container, &with_slash)
@@ -902,8 +904,7 @@ impl SwiftFs {
             Ok(()) | Err(SwiftError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let without = ObjectName::new(key.trim_end_matches('/').to_string())
-            .map_err(|e| FsError::InvalidName(e.to_string()))?;
+        let without = ObjectName::new(key.trim_end_matches('/').to_string())?;
         if let Ok(info) = self.client.head_object(&self.container, &without).await {
             if info
                 .content_type
@@ -920,7 +921,7 @@ impl SwiftFs {
 
     /// Writes a folder marker (`key` ends in `/`), as swiftclient and rclone do.
     async fn put_marker(&self, key: String) -> Result<(), FsError> {
-        let marker = ObjectName::new(key).map_err(|e| FsError::InvalidName(e.to_string()))?;
+        let marker = ObjectName::new(key)?;
         self.client
             .put_object(
                 &self.container,
@@ -1054,8 +1055,7 @@ impl SwiftFs {
                 .remove(&source.ino);
         }
         let from = self.object_name(source)?;
-        let to = ObjectName::new(format!("{}{new_name}", self.inodes.key(new_parent)))
-            .map_err(|e| FsError::InvalidName(e.to_string()))?;
+        let to = ObjectName::new(format!("{}{new_name}", self.inodes.key(new_parent)))?;
         let info = self.client.head_object(&self.container, &from).await?;
         let is_slo = info.manifest == Some(Manifest::Slo);
         // segments of a large object being replaced go once the new one is in place
@@ -1131,8 +1131,7 @@ impl SwiftFs {
         // copy everything first: a failure half-way leaves the source whole
         for name in &names {
             let src = ObjectName::new(name.clone())?;
-            let dst = ObjectName::new(format!("{to}{}", &name[from.len()..]))
-                .map_err(|e| FsError::InvalidName(e.to_string()))?;
+            let dst = ObjectName::new(format!("{to}{}", &name[from.len()..]))?;
             let info = self.client.head_object(&self.container, &src).await?;
             self.client
                 .copy_object(

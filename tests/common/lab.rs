@@ -130,6 +130,15 @@ impl TestContainer {
 
 /// Creates an application credential for labuser through Keystone's API.
 pub async fn make_app_credential(name: &str, secret: &str) -> (String, String, String) {
+    make_app_credential_until(name, secret, None).await
+}
+
+/// [`make_app_credential`] that expires at `expires_at` (ISO 8601, UTC).
+pub async fn make_app_credential_until(
+    name: &str,
+    secret: &str,
+    expires_at: Option<&str>,
+) -> (String, String, String) {
     let http = reqwest::Client::new();
     let ks = keystone_v3();
     let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
@@ -150,8 +159,11 @@ pub async fn make_app_credential(name: &str, secret: &str) -> (String, String, S
     let user_id = doc["token"]["user"]["id"].as_str().unwrap().to_string();
     // The role is named: without it Keystone checks every role of the token and has
     // been seen (rarely, under load) to claim a role labuser does not have (404).
-    let body = serde_json::json!({"application_credential": {
+    let mut body = serde_json::json!({"application_credential": {
         "name": name, "secret": secret, "roles": [{"name": "member"}]}});
+    if let Some(t) = expires_at {
+        body["application_credential"]["expires_at"] = t.into();
+    }
     let mut tries = 0;
     let doc: serde_json::Value = loop {
         let resp = http
