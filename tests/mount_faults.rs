@@ -150,3 +150,40 @@ async fn broken_segment_uploads_are_sent_again() {
     assert_eq!(rows.len(), 7, "28 MiB in 4 MiB segments, resends in place");
     t.cleanup().await;
 }
+
+/// Backup tools read many small files: each is one GET per open (headers and bytes
+/// together), not a HEAD and then a GET. Counted at the proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_file_is_read_with_one_request() {
+    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
+    let proxy = FaultProxy::start(&auth[..url::Position::BeforePath]).await;
+    let t = TestContainer::new(lab::client(lab::tempauth()), "faults-small").await;
+    let files: Vec<(String, Vec<u8>)> = (0..20)
+        .map(|i| (format!("f{i:02}"), data(1000 + i * 9000, i as u64)))
+        .collect();
+    for (name, content) in &files {
+        t.client
+            .put_object(
+                &t.name,
+                &obj(name),
+                bytes::Bytes::from(content.clone()),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    let m = proxied_mount(&t, &proxy, &[]).await;
+    let root = m.path.clone();
+    let listed = tokio::task::spawn_blocking(move || fs::read_dir(root).unwrap().count())
+        .await
+        .unwrap();
+    assert_eq!(listed, files.len());
+    let before = proxy.counts().0;
+    for (name, content) in &files {
+        assert_eq!(&read(m.join(name)).await.unwrap(), content, "{name}");
+    }
+    let requests = proxy.counts().0 - before;
+    assert_eq!(requests, files.len(), "one request per small file read");
+    drop(m);
+    t.cleanup().await;
+}

@@ -1023,8 +1023,9 @@ async fn missing_container_and_bad_login_fail_with_one_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn open_sees_replaced_objects_and_old_handles_get_estale() {
     let t = TestContainer::new(lab::client(lab::labuser_v3()), "mreplace").await;
-    let pinned_v1 = random_bytes(100_000, 30);
-    let pinned_v2 = random_bytes(100_000, 31);
+    // larger than what an open fetches with the headers (256 KiB)
+    let pinned_v1 = random_bytes(600_000, 30);
+    let pinned_v2 = random_bytes(600_000, 31);
     put_all(
         &t,
         vec![plain("doc", b"short"), plain("pinned", &pinned_v1)],
@@ -1047,12 +1048,21 @@ async fn open_sees_replaced_objects_and_old_handles_get_estale() {
         &got,
         &longer,
     ));
-    // the handle opened before is pinned to the old version
+    // the handle opened before is pinned to the old version: what the open fetched
+    // is the old version's, and the rest is refused, never mixed in from the new one
     let mut buf = vec![0u8; 1000];
-    let r = old.read_at(&mut buf, 0);
+    match old.read_at(&mut buf, 0) {
+        Ok(1000) if buf[..] == pinned_v1[..1000] => {}
+        r => problems.push(format!(
+            "read of the start of a handle opened before the replacement: {r:?}, \
+             expected the old version's bytes"
+        )),
+    }
+    let r = old.read_at(&mut buf, 400_000);
     if r.as_ref().map_err(|e| e.raw_os_error()) != Err(Some(libc::ESTALE)) {
         problems.push(format!(
-            "read of a handle whose object was replaced since open: {r:?}, expected ESTALE"
+            "read past the start of a handle whose object was replaced since open: {r:?}, \
+             expected ESTALE"
         ));
     }
     drop(old);

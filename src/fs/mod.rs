@@ -136,6 +136,8 @@ pub struct SwiftFs {
 const BLOCK: u64 = 4096;
 /// A lookup's HEAD this young may serve the open that follows it.
 const RECENT_HEAD: Duration = Duration::from_secs(1);
+/// Bytes an open for reading fetches with the object's headers.
+const OPEN_WINDOW: u64 = 256 * 1024;
 
 fn name_str(name: &OsStr) -> Result<&str, FsError> {
     if name.len() > NAME_MAX {
@@ -437,7 +439,33 @@ impl SwiftFs {
         }
     }
 
-    /// Opens a file. For reading, a HEAD confirms the version (and learns the real
+    /// What an open for reading asks Swift: the object's headers and its first
+    /// [`OPEN_WINDOW`] bytes in one GET (a whole small file in one request, where a
+    /// HEAD and then a GET would take two). `None` if it is not in Swift.
+    async fn fetch_start(
+        &self,
+        inode: &Inode,
+    ) -> Result<Option<(crate::swift::ObjectInfo, Bytes)>, FsError> {
+        let object = self.object_name(inode)?;
+        let first = self
+            .client
+            .get_range_with_info(&self.container, &object, 0..OPEN_WINDOW, None)
+            .await;
+        match first {
+            Ok((info, head)) => {
+                inode.update_from_head(&info);
+                Ok(Some((info, head)))
+            }
+            // an empty object has no range to give
+            Err(SwiftError::RangeNotSatisfiable(_)) => {
+                Ok(self.head(inode).await?.map(|info| (info, Bytes::new())))
+            }
+            Err(SwiftError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a file. For reading, the first GET confirms the version (and learns the real
     /// size of large objects), and reads are pinned to it. For writing, the file's
     /// one writer is shared by all its handles.
     pub async fn open(&self, ino: u64, mode: OpenMode) -> Result<Opened, FsError> {
@@ -482,17 +510,20 @@ impl SwiftFs {
         let before = inode.state();
         // the HEAD of the lookup just before (cat, cp of one file) serves this open
         // once; any other open asks Swift again
-        let info = match inode.take_offered_head(RECENT_HEAD) {
-            Some(st) => crate::swift::ObjectInfo {
-                size: st.size,
-                etag: st.etag,
-                last_modified: Some(st.mtime),
-                content_type: None,
-                meta: Default::default(),
-                manifest: st.manifest.then_some(Manifest::Slo),
-            },
-            None => match self.head(&inode).await? {
-                Some(info) => info,
+        let (info, head) = match inode.take_offered_head(RECENT_HEAD) {
+            Some(st) => (
+                crate::swift::ObjectInfo {
+                    size: st.size,
+                    etag: st.etag,
+                    last_modified: Some(st.mtime),
+                    content_type: None,
+                    meta: Default::default(),
+                    manifest: st.manifest.then_some(Manifest::Slo),
+                },
+                Bytes::new(),
+            ),
+            None => match self.fetch_start(&inode).await? {
+                Some(found) => found,
                 None => {
                     self.dirs.invalidate(inode.parent());
                     return Err(FsError::NotFound);
@@ -517,6 +548,7 @@ impl SwiftFs {
             self.object_name(&inode)?,
             info.size,
             pin,
+            head,
         );
         let fh = self.add_handle(Handle::Read(Arc::new(tokio::sync::Mutex::new(reader))));
         let after = inode.state();

@@ -37,6 +37,9 @@ pub struct Reader {
     /// Pins the version opened (`If-Match`); `None` for large-object manifests,
     /// whose ETag is not comparable with a GET's.
     etag: Option<String>,
+    /// The object's first bytes, fetched at open together with its headers: small
+    /// files are read from here without another request. Dropped once reads go past it.
+    head: Bytes,
     stream: Option<Prefetch>,
     /// Bytes just behind the stream: contiguous, ending at the stream's position.
     recent: VecDeque<Bytes>,
@@ -65,6 +68,7 @@ impl Reader {
         object: ObjectName,
         size: u64,
         etag: Option<String>,
+        head: Bytes,
     ) -> Self {
         Reader {
             client,
@@ -72,6 +76,7 @@ impl Reader {
             object,
             size,
             etag,
+            head,
             stream: None,
             recent: VecDeque::new(),
             recent_len: 0,
@@ -90,6 +95,29 @@ impl Reader {
             return Ok(Bytes::new());
         }
         let end = (offset + u64::from(len)).min(self.size);
+        let head_len = self.head.len() as u64;
+        if offset < head_len {
+            let from_head = self.head.slice(offset as usize..end.min(head_len) as usize);
+            if end <= head_len {
+                self.last_end = Some(end);
+                return Ok(from_head);
+            }
+            // the rest follows on from the head, as a sequential read would
+            self.last_end = Some(head_len);
+            let rest = self.read_past_head(head_len, end).await?;
+            let mut out = BytesMut::with_capacity((end - offset) as usize);
+            out.extend_from_slice(&from_head);
+            out.extend_from_slice(&rest);
+            return Ok(out.freeze());
+        }
+        self.read_past_head(offset, end).await
+    }
+
+    async fn read_past_head(&mut self, offset: u64, end: u64) -> Result<Bytes, SwiftError> {
+        // well past the head, reads will not come back to it: give the memory back
+        if !self.head.is_empty() && offset >= (self.head.len() + RECENT_MAX) as u64 {
+            self.head = Bytes::new();
+        }
         let usable = self
             .stream
             .as_ref()

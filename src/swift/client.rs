@@ -520,15 +520,30 @@ impl SwiftClient {
         range: ByteRange,
         if_match: Option<&str>,
     ) -> Result<Bytes, SwiftError> {
+        Ok(self.get_range_with_info(c, o, range, if_match).await?.1)
+    }
+
+    /// [`Self::get_range`] that also returns what the answer's headers say about the
+    /// object (its whole size, ETag, metadata): a HEAD and a first read in one request.
+    /// A range past the end is cut to the object's size; an empty object is
+    /// [`SwiftError::RangeNotSatisfiable`].
+    pub async fn get_range_with_info(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+        range: ByteRange,
+        if_match: Option<&str>,
+    ) -> Result<(ObjectInfo, Bytes), SwiftError> {
         let mut attempt = 0;
         loop {
             let result = async {
                 let mut stream = self.get_object(c, o, Some(range.clone()), if_match).await?;
-                let mut buf = bytes::BytesMut::with_capacity((range.end - range.start) as usize);
+                let want = (range.end - range.start).min(stream.info.size);
+                let mut buf = bytes::BytesMut::with_capacity(want as usize);
                 while let Some(chunk) = stream.body.next().await {
                     buf.extend_from_slice(&chunk?);
                 }
-                Ok::<_, SwiftError>(buf.freeze())
+                Ok::<_, SwiftError>((stream.info, buf.freeze()))
             }
             .await;
             match result {
