@@ -113,21 +113,21 @@ async fn a_401_logs_in_again_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_response_times_out_and_is_retried() {
     let config = ClientConfig {
-        read_timeout: Duration::from_millis(500),
+        read_timeout: Duration::from_secs(2),
         retries: 0,
         ..ClientConfig::default()
     };
     let (proxy, client) = proxied_client(config).await;
-    proxy.stall_next(1, Duration::from_secs(3));
+    proxy.stall_next(1, Duration::from_secs(8));
     let err = client.account_info().await.unwrap_err();
     assert!(matches!(err, SwiftError::Timeout { .. }), "{err:?}");
 
     let config = ClientConfig {
-        read_timeout: Duration::from_millis(500),
+        read_timeout: Duration::from_secs(2),
         ..ClientConfig::default()
     };
     let (proxy, client) = proxied_client(config).await;
-    proxy.stall_next(1, Duration::from_secs(3));
+    proxy.stall_next(1, Duration::from_secs(8));
     client.account_info().await.unwrap();
     assert_eq!(proxy.counts().1, 1);
 }
