@@ -408,18 +408,14 @@ impl Filesystem for FuseAdapter {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        reply: ReplyDirectory,
+        mut reply: ReplyDirectory,
     ) {
-        let entries = self.fs.readdir(ino.0, fh.0, offset);
-        answer("readdir", ino.0, reply, entries, |mut reply, entries| {
-            for (i, e) in entries.iter().enumerate() {
-                let next = offset + i as u64 + 1;
-                if reply.add(INodeNo(e.attr.ino), next, file_type(e.attr.kind), &e.name) {
-                    break; // the kernel's buffer is full; it asks again from `next`
-                }
-            }
-            reply.ok();
+        // entries go straight into the kernel's buffer until it is full; the kernel
+        // asks again from the last offset it got
+        let result = self.fs.readdir(ino.0, fh.0, offset, |e, next| {
+            reply.add(INodeNo(e.attr.ino), next, file_type(e.attr.kind), &e.name)
         });
+        answer("readdir", ino.0, reply, result, |reply, ()| reply.ok());
     }
 
     fn readdirplus(
@@ -428,33 +424,21 @@ impl Filesystem for FuseAdapter {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        reply: ReplyDirectoryPlus,
+        mut reply: ReplyDirectoryPlus,
     ) {
         let ttl = self.fs.attr_ttl();
-        let entries = self.fs.readdir(ino.0, fh.0, offset);
-        answer(
-            "readdirplus",
-            ino.0,
-            reply,
-            entries,
-            |mut reply, entries| {
-                for (i, e) in entries.iter().enumerate() {
-                    let next = offset + i as u64 + 1;
-                    let attr = file_attr(&e.attr);
-                    if reply.add(
-                        INodeNo(e.attr.ino),
-                        next,
-                        &e.name,
-                        &ttl,
-                        &attr,
-                        Generation(0),
-                    ) {
-                        break;
-                    }
-                }
-                reply.ok();
-            },
-        );
+        let result = self.fs.readdir(ino.0, fh.0, offset, |e, next| {
+            let attr = file_attr(&e.attr);
+            reply.add(
+                INodeNo(e.attr.ino),
+                next,
+                &e.name,
+                &ttl,
+                &attr,
+                Generation(0),
+            )
+        });
+        answer("readdirplus", ino.0, reply, result, |reply, ()| reply.ok());
     }
 
     fn releasedir(

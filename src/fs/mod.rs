@@ -26,6 +26,7 @@ use listing::{EntryKind, NAME_MAX, entries_from_rows, is_directory_marker_type, 
 use reader::Reader;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -106,7 +107,13 @@ pub struct Opened {
 type SharedWriter = Arc<tokio::sync::Mutex<Writer>>;
 
 enum Handle {
-    Dir(Arc<DirSnapshot>),
+    /// An open folder: the listing it reads (fixed while the handle is open, so
+    /// offsets stay valid), and where the last `readdir` stopped: the offset the
+    /// kernel asks for next, and the last name it was given.
+    Dir {
+        snap: Arc<DirSnapshot>,
+        resume: Option<(u64, String)>,
+    },
     Read(Arc<tokio::sync::Mutex<Reader>>),
     Write {
         ino: u64,
@@ -400,26 +407,69 @@ impl SwiftFs {
     pub async fn opendir(&self, ino: u64) -> Result<u64, FsError> {
         let dir = self.dir_inode(ino)?;
         let snap = self.snapshot(&dir).await?;
-        Ok(self.add_handle(Handle::Dir(snap)))
+        Ok(self.add_handle(Handle::Dir { snap, resume: None }))
     }
 
-    /// Entries from `offset` on (0 = the start); each entry's offset is its index + 1.
-    pub fn readdir(&self, ino: u64, fh: u64, offset: u64) -> Result<Vec<DirEntry>, FsError> {
+    /// Hands `add` the entries from `offset` on (0 = the start), each with its own
+    /// offset (its index + 1, the dots included), until `add` returns true: the
+    /// kernel's buffer is full, and it asks again from the last offset it took.
+    ///
+    /// Only the entries the kernel takes are built, and a handle read piece by piece
+    /// resumes after the last name it gave out instead of walking the listing from
+    /// the start. Building (or skipping) everything before the offset on every call
+    /// made a listing quadratic: a folder of 100,000 read 8 KiB at a time (Go's
+    /// `os.ReadDir`: restic, rclone) is ~2,000 calls and took 40 s; now 0.2 s.
+    pub fn readdir(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(&DirEntry, u64) -> bool,
+    ) -> Result<(), FsError> {
         let dir = self.dir_inode(ino)?;
-        let handles = self.handles.lock().expect("handles");
-        let Some(Handle::Dir(snap)) = handles.get(&fh) else {
+        let parent = self.inode(dir.parent())?;
+        let mut handles = self.handles.lock().expect("handles");
+        let Some(Handle::Dir { snap, resume }) = handles.get_mut(&fh) else {
             return Err(FsError::UnknownHandle(fh));
         };
-        let parent = self.inode(dir.parent())?;
-        let dots = [(".", &dir), ("..", &parent)].map(|(n, inode)| DirEntry {
-            name: n.to_string(),
-            attr: self.attr_of(inode),
-        });
-        let rest = snap.entries.iter().map(|(name, inode)| DirEntry {
-            name: name.clone(),
-            attr: self.attr_of(inode),
-        });
-        Ok(dots.into_iter().chain(rest).skip(offset as usize).collect())
+        for (next, (name, inode)) in [(1, (".", &dir)), (2, ("..", &parent))] {
+            if next > offset {
+                let entry = DirEntry {
+                    name: name.to_string(),
+                    attr: self.attr_of(inode),
+                };
+                if add(&entry, next) {
+                    return Ok(());
+                }
+            }
+        }
+        // the listing's entry i has offset i + 3
+        let mut next = offset.max(2);
+        let resumed = resume.take().filter(|(at, _)| *at == next);
+        let rest: Box<dyn Iterator<Item = (&String, &Arc<Inode>)>> = match &resumed {
+            Some((_, after)) => Box::new(
+                snap.entries
+                    .range::<str, _>((Bound::Excluded(after.as_str()), Bound::Unbounded)),
+            ),
+            None => Box::new(snap.entries.iter().skip(next as usize - 2)),
+        };
+        let mut last = None;
+        for (name, inode) in rest {
+            let entry = DirEntry {
+                name: name.clone(),
+                attr: self.attr_of(inode),
+            };
+            if add(&entry, next + 1) {
+                break;
+            }
+            next += 1;
+            last = Some(name);
+        }
+        *resume = match last {
+            Some(name) => Some((next, name.clone())),
+            None => resumed,
+        };
+        Ok(())
     }
 
     pub fn releasedir(&self, fh: u64) {
