@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::lab;
 use common::v2_identity::{V2Identity, V2IdentityConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -48,17 +49,17 @@ async fn v3_object_store_regions() -> Vec<String> {
         }}},
         "scope": {"project": {"name": TENANT, "domain": {"id": "default"}}},
     }});
-    let v3: Value = reqwest::Client::new()
-        .post(format!("{keystone}/auth/tokens"))
-        .json(&body)
-        .send()
-        .await
-        .expect("keystone reachable")
-        .error_for_status()
-        .expect("v3 auth")
-        .json()
-        .await
-        .expect("v3 JSON");
+    let v3: Value = lab::keystone_post(
+        &reqwest::Client::new(),
+        &format!("{keystone}/auth/tokens"),
+        &body,
+    )
+    .await
+    .error_for_status()
+    .expect("v3 auth")
+    .json()
+    .await
+    .expect("v3 JSON");
     let swift = v3["token"]["catalog"]
         .as_array()
         .unwrap()

@@ -128,6 +128,24 @@ impl TestContainer {
     }
 }
 
+/// POSTs to Keystone, asking again when it dropped the connection or answered 5xx:
+/// it is shared by the whole suite and, on a loaded 2-core machine, now and then does.
+pub async fn keystone_post(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match http.post(url).json(body).send().await {
+            Ok(r) if !r.status().is_server_error() || attempt >= 4 => return r,
+            Err(e) if attempt >= 4 => panic!("POST {url}: {e}"),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
+        }
+    }
+}
+
 /// Creates an application credential for labuser through Keystone's API.
 pub async fn make_app_credential(name: &str, secret: &str) -> (String, String, String) {
     make_app_credential_until(name, secret, None).await
@@ -144,12 +162,7 @@ pub async fn make_app_credential_until(
     let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "labuser", "domain": {"name": "labdomain"}, "password": labuser_password()}}},
         "scope": {"project": {"name": "labproject", "domain": {"name": "labdomain"}}}}});
-    let resp = http
-        .post(format!("{ks}/auth/tokens"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = keystone_post(&http, &format!("{ks}/auth/tokens"), &body).await;
     assert_eq!(resp.status(), 201);
     let token = resp.headers()["x-subject-token"]
         .to_str()
