@@ -20,6 +20,18 @@ async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy, extra: &[&str]) ->
     Mount::with_env(t.name.as_str(), extra, &env)
 }
 
+async fn put(t: &TestContainer, name: &str, content: &[u8]) {
+    t.client
+        .put_object(
+            &t.name,
+            &obj(name),
+            bytes::Bytes::copy_from_slice(content),
+            &[],
+        )
+        .await
+        .unwrap();
+}
+
 /// Reads a whole file on a blocking thread (the proxy runs on this runtime).
 async fn read(path: std::path::PathBuf) -> std::io::Result<Vec<u8>> {
     tokio::task::spawn_blocking(move || fs::read(path))
@@ -29,20 +41,11 @@ async fn read(path: std::path::PathBuf) -> std::io::Result<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
-    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
-    let proxy = FaultProxy::start(&auth[..url::Position::BeforePath]).await;
+    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
     let t = TestContainer::new(lab::client(lab::tempauth()), "faults-read").await;
     let content = data(5 << 20, 1);
     for name in ["a", "b", "c"] {
-        t.client
-            .put_object(
-                &t.name,
-                &obj(name),
-                bytes::Bytes::from(content.clone()),
-                &[],
-            )
-            .await
-            .unwrap();
+        put(&t, name, &content).await;
     }
     let m = proxied_mount(&t, &proxy, &["--dir-cache-ttl", "0"]).await;
 
@@ -88,8 +91,7 @@ async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
 /// every byte, in exactly one set of segments.
 #[tokio::test(flavor = "multi_thread")]
 async fn broken_segment_uploads_are_sent_again() {
-    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
-    let proxy = std::sync::Arc::new(FaultProxy::start(&auth[..url::Position::BeforePath]).await);
+    let proxy = std::sync::Arc::new(FaultProxy::in_front_of(&lab::tempauth_url()).await);
     let t = TestContainer::new(lab::client(lab::tempauth()), "faults-seg").await;
     let m = proxied_mount(&t, &proxy, &["-v", "--segment-size", "4"]).await;
     let content = data(28 << 20, 2);
@@ -155,22 +157,13 @@ async fn broken_segment_uploads_are_sent_again() {
 /// together), not a HEAD and then a GET. Counted at the proxy.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_small_file_is_read_with_one_request() {
-    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
-    let proxy = FaultProxy::start(&auth[..url::Position::BeforePath]).await;
+    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
     let t = TestContainer::new(lab::client(lab::tempauth()), "faults-small").await;
     let files: Vec<(String, Vec<u8>)> = (0..20)
         .map(|i| (format!("f{i:02}"), data(1000 + i * 9000, i as u64)))
         .collect();
     for (name, content) in &files {
-        t.client
-            .put_object(
-                &t.name,
-                &obj(name),
-                bytes::Bytes::from(content.clone()),
-                &[],
-            )
-            .await
-            .unwrap();
+        put(&t, name, content).await;
     }
     let m = proxied_mount(&t, &proxy, &[]).await;
     let root = m.path.clone();

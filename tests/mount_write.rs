@@ -394,8 +394,7 @@ async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy) -> Mount {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_upload_is_reported_at_close_and_old_version_survives() {
-    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
-    let proxy = FaultProxy::start(&auth[..url::Position::BeforePath]).await;
+    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
     let t = TestContainer::new(lab::client(lab::tempauth()), "w-fail").await;
     let old_small = b"precious old version".to_vec();
     let old_big = data(SEGMENT + 1000, 7);

@@ -46,6 +46,12 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
+    /// A proxy in front of the server of `url` (its path is left out).
+    pub async fn in_front_of(url: &str) -> Self {
+        let url = url::Url::parse(url).unwrap();
+        FaultProxy::start(&url[..url::Position::BeforePath]).await
+    }
+
     /// Proxies `http://127.0.0.1:PORT/...` to `upstream` (scheme://host:port).
     pub async fn start(upstream: &str) -> Self {
         let shared = Arc::new(Shared {
@@ -125,33 +131,7 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
         ))
         .await;
     }
-    let (parts, body) = req.into_parts();
-    let url = format!(
-        "{}{}",
-        s.upstream,
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-    );
-    let body = to_bytes(body, usize::MAX).await.unwrap();
-    let mut headers = HeaderMap::new();
-    // The Host header goes through: tempauth builds the storage URL it hands out
-    // from it, so clients that log in through the proxy keep using the proxy.
-    for (k, v) in &parts.headers {
-        if k != "content-length" && k != "transfer-encoding" {
-            headers.insert(k.clone(), v.clone());
-        }
-    }
-    let upstream = s
-        .http
-        .request(parts.method, url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let upstream = send_upstream(&s.http, &s.upstream, req).await.unwrap();
     if take_one(&s.faults.lose_next) {
         s.faults.injected.fetch_add(1, Ordering::SeqCst);
         return Response::builder()
@@ -159,12 +139,7 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
             .body(Body::from("answer lost"))
             .unwrap();
     }
-    let mut resp = Response::builder().status(upstream.status());
-    for (k, v) in upstream.headers() {
-        if k != "transfer-encoding" && k != "connection" {
-            resp = resp.header(k, v);
-        }
-    }
+    let resp = response_head(&upstream);
     let body = upstream.bytes().await.unwrap();
     if body.len() > 1 && take_one(&s.faults.cut_next) {
         s.faults.injected.fetch_add(1, Ordering::SeqCst);
@@ -178,4 +153,47 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
             .unwrap();
     }
     resp.body(Body::from(body)).unwrap()
+}
+
+/// Sends `req` on to `upstream` (scheme://host:port), headers and all. The Host header
+/// goes through: tempauth builds the storage URL it hands out from it, so clients that
+/// log in through a proxy keep using it. The body is buffered (small in these tests),
+/// so Swift gets a Content-Length.
+pub async fn send_upstream(
+    http: &reqwest::Client,
+    upstream: &str,
+    req: Request,
+) -> reqwest::Result<reqwest::Response> {
+    let (parts, body) = req.into_parts();
+    let url = format!(
+        "{upstream}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let body = to_bytes(body, usize::MAX).await.unwrap();
+    let mut headers = HeaderMap::new();
+    for (k, v) in &parts.headers {
+        if k != "content-length" && k != "transfer-encoding" {
+            headers.insert(k.clone(), v.clone());
+        }
+    }
+    http.request(parts.method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+}
+
+/// The status and headers of an upstream answer, less the hop-by-hop ones.
+pub fn response_head(upstream: &reqwest::Response) -> axum::http::response::Builder {
+    let mut resp = Response::builder().status(upstream.status());
+    for (k, v) in upstream.headers() {
+        if k != "transfer-encoding" && k != "connection" {
+            resp = resp.header(k, v);
+        }
+    }
+    resp
 }

@@ -10,10 +10,11 @@
 
 #![allow(dead_code)]
 
+use super::fault_proxy::{response_head, send_upstream};
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -257,34 +258,7 @@ impl axum::serve::Listener for HandshakenListener {
 
 async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
-    let (parts, body) = req.into_parts();
-    let url = format!(
-        "{}{}",
-        s.upstream,
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-    );
-    // Request bodies are small in these tests: buffered, so Swift gets a
-    // Content-Length. Responses are streamed (object reads).
-    let body = to_bytes(body, usize::MAX).await.unwrap();
-    let mut headers = HeaderMap::new();
-    // Host goes through unchanged: tempauth builds the storage URL from it.
-    for (k, v) in &parts.headers {
-        if k != "content-length" && k != "transfer-encoding" {
-            headers.insert(k.clone(), v.clone());
-        }
-    }
-    let upstream = match s
-        .http
-        .request(parts.method, url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-    {
+    let upstream = match send_upstream(&s.http, &s.upstream, req).await {
         Ok(resp) => resp,
         Err(e) => {
             return Response::builder()
@@ -293,22 +267,16 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
                 .unwrap();
         }
     };
-    let mut resp = Response::builder().status(upstream.status());
-    for (k, v) in upstream.headers() {
-        if k == "transfer-encoding" || k == "connection" {
-            continue;
-        }
-        if k == "x-storage-url"
-            && let Some(https) = v
-                .to_str()
-                .ok()
-                .and_then(|u| u.strip_prefix("http://"))
-                .and_then(|rest| HeaderValue::from_str(&format!("https://{rest}")).ok())
-        {
-            resp = resp.header(k, https);
-            continue;
-        }
-        resp = resp.header(k, v);
+    let mut resp = response_head(&upstream);
+    // tempauth says http: the client must come back through this proxy, over TLS
+    if let Some(headers) = resp.headers_mut()
+        && let Some(https) = headers
+            .get("x-storage-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| u.strip_prefix("http://"))
+            .and_then(|rest| HeaderValue::from_str(&format!("https://{rest}")).ok())
+    {
+        headers.insert("x-storage-url", https);
     }
     resp.body(Body::from_stream(upstream.bytes_stream()))
         .unwrap()
