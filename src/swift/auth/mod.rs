@@ -220,8 +220,8 @@ pub(crate) async fn post_identity(
         return Ok(resp);
     }
     let text = resp.text().await.unwrap_or_default();
-    if is_server_trouble(status) {
-        return Err(SwiftError::from_status("POST", shown, status, &text));
+    if let Some(e) = passing_trouble("POST", shown, status, &text) {
+        return Err(e);
     }
     let reason = identity_error_reason(status.as_u16(), &text);
     Err(SwiftError::AuthFailed {
@@ -230,10 +230,16 @@ pub(crate) async fn post_identity(
     })
 }
 
-/// A 5xx, 408 or 429 from an identity service says nothing about the credentials:
-/// the answer becomes an HTTP error the client may retry, not a refusal.
-pub(crate) fn is_server_trouble(status: reqwest::StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 500..=599)
+/// An answer that says nothing about the credentials (a 503 under load, a 429): the
+/// HTTP error the client retries like any transient one, not a refusal.
+pub(crate) fn passing_trouble(
+    method: &str,
+    url: &str,
+    status: reqwest::StatusCode,
+    body: &str,
+) -> Option<SwiftError> {
+    let e = SwiftError::from_status(method, url, status, body);
+    e.is_transient().then_some(e)
 }
 
 /// Keystone puts a human message in `{"error": {"message": …}}`; fall back to the status.

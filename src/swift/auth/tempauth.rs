@@ -21,11 +21,11 @@ pub(super) async fn authenticate(
         .await
         .map_err(|e| SwiftError::from_reqwest(shown, e))?;
     let status = resp.status();
-    if super::is_server_trouble(status) {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(SwiftError::from_status("GET", shown, status, &text));
-    }
     if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        if let Some(e) = super::passing_trouble("GET", shown, status, &text) {
+            return Err(e);
+        }
         let reason = match status.as_u16() {
             401 | 403 => format!("credentials refused (HTTP {})", status.as_u16()),
             404 => "no v1 auth at this URL (HTTP 404); check the auth URL and version".into(),
