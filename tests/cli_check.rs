@@ -4,6 +4,7 @@
 mod common;
 
 use common::lab::{self, TestContainer};
+use common::mount::ok;
 use common::v2_identity::{V2Identity, V2IdentityConfig};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -34,16 +35,6 @@ fn check(args: &[&str], env: &[(&str, &str)]) -> Output {
         assert!(!all.contains(s), "secret {s:?} printed:\n{all}");
     }
     out
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "failed: {}{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// The failure contract: non-zero exit, exactly one line on stderr, naming `what`.

@@ -8,7 +8,7 @@ mod common;
 
 use bytes::Bytes;
 use common::lab::{self, TestContainer, obj};
-use common::mount::{self, Cleanup, Mount, fresh_dir, is_mount_point};
+use common::mount::{self, Cleanup, Mount, fresh_dir, is_mount_point, ok};
 use common::tls_proxy::{ServerCert, TestCa, TlsProxy};
 use std::ffi::OsStr;
 use std::path::Path;
@@ -62,16 +62,6 @@ async fn check(args: &[&str], env: &[(&'static str, String)]) -> Output {
     );
     assert!(!all.contains(&tempauth_key()), "key printed:\n{all}");
     out
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "failed: {}{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// The failure contract: non-zero exit, exactly one line on stderr, naming every

@@ -146,6 +146,17 @@ pub fn processes_mentioning(needle: &Path) -> Vec<u32> {
     found
 }
 
+/// The stdout of a run that must have succeeded (else its stderr in the panic).
+pub fn ok(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn base_command(env: &[(&'static str, String)]) -> Command {
     let mut cmd = Command::new(BIN);
     // only the login given here, none of the caller's OS_* / ST_*
