@@ -5,19 +5,11 @@ mod common;
 
 use common::fault_proxy::FaultProxy;
 use common::lab::{self, TestContainer, obj, random_bytes as data};
-use common::mount::{Mount, tempauth_env};
+use common::mount::{Mount, tempauth_env_via};
 use std::fs;
 
 async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy, extra: &[&str]) -> Mount {
-    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
-    let env: Vec<(&'static str, String)> = tempauth_env()
-        .into_iter()
-        .map(|(k, v)| match k {
-            "ST_AUTH" => (k, format!("{}{}", proxy.base_url(), auth.path())),
-            _ => (k, v),
-        })
-        .collect();
-    Mount::with_env(t.name.as_str(), extra, &env)
+    Mount::with_env(t.name.as_str(), extra, &tempauth_env_via(&proxy.base_url()))
 }
 
 async fn put(t: &TestContainer, name: &str, content: &[u8]) {

@@ -5,7 +5,7 @@ mod common;
 
 use common::fault_proxy::FaultProxy;
 use common::lab::{self, TestContainer, obj, random_bytes as data};
-use common::mount::{Mount, tempauth_env};
+use common::mount::{Mount, tempauth_env_via};
 use rand::{Rng, SeedableRng};
 use std::fs;
 use std::io::Write;
@@ -371,13 +371,6 @@ async fn parallel_writers() {
 
 /// Logs in through the fault proxy, so the mount's every request can be made to fail.
 async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy) -> Mount {
-    let mut env = tempauth_env();
-    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
-    for (k, v) in env.iter_mut() {
-        if *k == "ST_AUTH" {
-            *v = format!("{}{}", proxy.base_url(), auth.path());
-        }
-    }
     Mount::with_env(
         t.name.as_str(),
         &[
@@ -388,7 +381,7 @@ async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy) -> Mount {
             "--dir-cache-ttl",
             "0",
         ],
-        &env,
+        &tempauth_env_via(&proxy.base_url()),
     )
 }
 

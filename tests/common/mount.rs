@@ -47,6 +47,20 @@ pub fn tempauth_env() -> Env {
     ]
 }
 
+/// [`tempauth_env`] logging in through a proxy at `proxy_base` (`http://host:port`):
+/// tempauth then hands out a storage URL on the proxy, so every request of the mount
+/// goes through it.
+pub fn tempauth_env_via(proxy_base: &str) -> Env {
+    let auth = url::Url::parse(&lab::tempauth_url()).unwrap();
+    let mut env = tempauth_env();
+    for (k, v) in env.iter_mut() {
+        if *k == "ST_AUTH" {
+            *v = format!("{proxy_base}{}", auth.path());
+        }
+    }
+    env
+}
+
 /// Where mount points are made: `$SWIFTMOUNT_TEST_MNT_DIR` (scripts/swift-down.sh
 /// unmounts leftovers there), else a temporary directory kept for the whole run.
 pub fn mount_base() -> PathBuf {
