@@ -1,7 +1,7 @@
 //! `swiftmount check`: everything a mount does before mounting, reported.
 
 use crate::cli::CheckArgs;
-use crate::swift::{SwiftClient, SwiftError};
+use crate::swift::{ObjectStore, SwiftClient, SwiftError};
 use std::io::Write;
 
 #[derive(Debug, thiserror::Error)]

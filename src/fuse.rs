@@ -387,7 +387,7 @@ impl Filesystem for FuseAdapter {
             "fsync",
             ino.0,
             reply,
-            |fs| async move { fs.flush(fh.0, None).await },
+            |fs| async move { fs.fsync(fh.0).await },
             |_, reply, ()| reply.ok(),
         );
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One directory's entries as of `fetched`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DirSnapshot {
     pub fetched: Instant,
     pub entries: BTreeMap<String, Arc<Inode>>,
@@ -72,22 +72,19 @@ impl DirCache {
     }
 
     /// Applies a change made through the mount to `dir`'s cached listing, if one is
-    /// cached, so the mount shows its own changes at once.
+    /// cached, so the mount shows its own changes at once. In place, unless an open
+    /// folder handle still reads that listing: then the change goes to a copy (once;
+    /// the next changes find the copy theirs alone), and the handle keeps its own.
     pub fn patch(&self, dir: u64, change: impl FnOnce(&mut BTreeMap<String, Arc<Inode>>)) {
-        let mut inner = self.inner.lock().expect("dir cache");
-        let Some(old) = inner.lru.peek(&dir).cloned() else {
+        let mut guard = self.inner.lock().expect("dir cache");
+        let inner = &mut *guard;
+        let Some(snap) = inner.lru.peek_mut(&dir) else {
             return;
         };
-        let mut entries = old.entries.clone();
-        change(&mut entries);
-        inner.total_entries = inner.total_entries + entries.len() - old.entries.len();
-        inner.lru.put(
-            dir,
-            Arc::new(DirSnapshot {
-                fetched: old.fetched,
-                entries,
-            }),
-        );
+        let entries = &mut Arc::make_mut(snap).entries;
+        let before = entries.len();
+        change(entries);
+        inner.total_entries = inner.total_entries + entries.len() - before;
     }
 
     /// Forgets `dir`'s listing (after a change made through the mount).

@@ -53,11 +53,7 @@ impl FsError {
             FsError::NotEmpty => libc::ENOTEMPTY,
             FsError::NotWritable => libc::EBADF,
             FsError::Busy => libc::EBUSY,
-            // a Swift failure carried through a local-file step keeps its own errno
-            FsError::Io(e) => match e.get_ref().and_then(|i| i.downcast_ref::<SwiftError>()) {
-                Some(swift) => swift_errno(swift),
-                None => e.raw_os_error().unwrap_or(libc::EIO),
-            },
+            FsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
             FsError::Swift(e) => swift_errno(e),
         }
     }
@@ -73,6 +69,8 @@ fn swift_errno(e: &SwiftError) -> i32 {
         SwiftError::InvalidName { .. } => libc::EINVAL,
         SwiftError::Http { status: 413, .. } | SwiftError::Http { status: 507, .. } => libc::ENOSPC,
         SwiftError::Timeout { .. } => libc::ETIMEDOUT,
+        // the cache directory's disk: full (ENOSPC) is what the program must hear
+        SwiftError::LocalFile { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
         SwiftError::Config(_)
         | SwiftError::CaFile { .. }
         | SwiftError::Certificate { .. }
@@ -110,7 +108,10 @@ mod tests {
         assert_eq!(FsError::NameTooLong.errno(), libc::ENAMETOOLONG);
         let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
         assert_eq!(FsError::Io(full).errno(), libc::ENOSPC);
-        let wrapped = std::io::Error::other(SwiftError::NotFound("x".into()));
-        assert_eq!(FsError::Io(wrapped).errno(), libc::ENOENT);
+        let local = SwiftError::LocalFile {
+            what: "x".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+        };
+        assert_eq!(FsError::Swift(local).errno(), libc::ENOSPC);
     }
 }

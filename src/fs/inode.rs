@@ -6,7 +6,7 @@
 //! and is refreshed from listings and HEADs. A path that turns from file into folder
 //! (or back) gets a new inode, so the kernel never sees an inode change kind.
 
-use super::listing::{FileMeta, parse_meta_mtime};
+use super::listing::FileMeta;
 use crate::swift::ObjectInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,9 +35,9 @@ pub struct NodeState {
     pub manifest: bool,
     /// That HEAD came from a lookup and no open has used it yet.
     head_unused: bool,
-    /// Open for writing through the mount: size and mtime are the writer's, and
-    /// listings and HEADs (which show what Swift holds) must not overwrite them.
-    pub writing: bool,
+    /// The ETag of the version whose pages the kernel may still cache (that of the
+    /// last open).
+    pub cached_etag: Option<String>,
 }
 
 #[derive(Debug)]
@@ -71,9 +71,6 @@ impl Inode {
     /// the mtime of this very version.
     pub fn update_from_listing(&self, meta: &FileMeta, fallback_time: SystemTime) {
         let mut s = self.state.lock().expect("inode lock");
-        if s.writing {
-            return;
-        }
         // The ETag is replaced only when it changed: every listing of a big folder
         // would otherwise swap in a new string per entry, long-lived small strings
         // scattered among the listing's freed rows, which keep the allocator from
@@ -92,11 +89,8 @@ impl Inode {
 
     /// Applies a HEAD: the authoritative size (SLO, DLO) and `X-Object-Meta-Mtime`.
     pub fn update_from_head(&self, info: &ObjectInfo) {
-        let meta_mtime = info.meta.get("mtime").and_then(|v| parse_meta_mtime(v));
+        let meta_mtime = info.meta.mtime;
         let mut s = self.state.lock().expect("inode lock");
-        if s.writing {
-            return;
-        }
         s.size = info.size;
         s.etag = info.etag.clone();
         s.headed_at = Some(Instant::now());
@@ -124,15 +118,13 @@ impl Inode {
         fresh.then(|| s.clone())
     }
 
-    pub fn set_writing(&self, writing: bool) {
-        self.state.lock().expect("inode lock").writing = writing;
-    }
-
-    /// What a write through the mount changed, before or after it is uploaded.
-    pub fn update_local(&self, size: u64, mtime: SystemTime) {
+    /// Records the ETag of the version just opened; whether the kernel's cached pages
+    /// (of the version opened before) are still that version's.
+    pub fn note_opened(&self, etag: Option<&str>) -> bool {
         let mut s = self.state.lock().expect("inode lock");
-        s.size = size;
-        s.mtime = mtime;
+        let same = etag.is_some() && s.cached_etag.as_deref() == etag;
+        s.cached_etag = etag.map(str::to_string);
+        same
     }
 
     /// What an upload through the mount stored.
@@ -297,7 +289,7 @@ fn new_state(t: SystemTime) -> NodeState {
         headed_at: None,
         manifest: false,
         head_unused: false,
-        writing: false,
+        cached_etag: None,
     }
 }
 
@@ -345,14 +337,11 @@ mod tests {
         let root = t.get(ROOT_INO).unwrap();
         let f = t.upsert(&root, "f", NodeKind::File, Some(&meta(5, "e1")));
         let m = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(42);
-        let mut meta_headers = std::collections::BTreeMap::new();
-        meta_headers.insert("mtime".to_string(), "42".to_string());
         f.update_from_head(&ObjectInfo {
             size: 5,
             etag: Some("e1".into()),
             last_modified: None,
-            content_type: None,
-            meta: meta_headers,
+            meta: crate::swift::ObjectMeta::with_mtime(m),
             manifest: None,
         });
         f.update_from_listing(&meta(5, "e1"), SystemTime::now());

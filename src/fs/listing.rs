@@ -55,41 +55,9 @@ impl FileMeta {
             size: o.bytes,
             etag: o.hash.clone(),
             modified: o.modified(),
-            mtime: mtime_param(&o.content_type),
+            mtime: o.meta().mtime,
         }
     }
-}
-
-/// Content-type parameter that carries a file's mtime in container listings.
-pub const MTIME_PARAM: &str = "swiftmount_mtime";
-
-/// The mtime parameter of a content type, if there is one.
-pub fn mtime_param(content_type: &str) -> Option<SystemTime> {
-    content_type.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        (k.trim() == MTIME_PARAM).then(|| parse_meta_mtime(v))?
-    })
-}
-
-/// Parses `X-Object-Meta-Mtime`: seconds since the epoch, with a fraction
-/// (rclone writes nanoseconds, swiftclient microseconds). Not through a float, which
-/// would lose the nanoseconds.
-pub fn parse_meta_mtime(v: &str) -> Option<SystemTime> {
-    let (secs, frac) = v.trim().split_once('.').unwrap_or((v.trim(), ""));
-    let secs: u64 = secs.parse().ok()?;
-    if !frac.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-    let nanos: u32 = digits.parse().ok()?;
-    Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(secs, nanos))
-}
-
-/// Content types that mark an object as a folder (swiftclient, rclone, svfs, cloudfuse).
-pub fn is_directory_marker_type(content_type: &str) -> bool {
-    let ct = content_type.split(';').next().unwrap_or_default().trim();
-    ct.eq_ignore_ascii_case("application/directory")
-        || ct.eq_ignore_ascii_case("application/x-directory")
 }
 
 /// Builds the entries of the directory whose objects start with `dir_key` (empty or
@@ -131,7 +99,7 @@ pub fn entries_from_rows(
                             marker: Some(FileMeta::from_listing(o)),
                         },
                     )
-                } else if is_directory_marker_type(&o.content_type) {
+                } else if o.meta().directory {
                     (
                         rest,
                         EntryKind::Dir {
@@ -233,49 +201,5 @@ mod tests {
         let (e, skipped) = entries_from_rows("p/", &rows);
         assert_eq!(e.keys().collect::<Vec<_>>(), ["ok"]);
         assert_eq!(skipped, 4);
-    }
-
-    #[test]
-    fn meta_mtime_formats() {
-        let t = parse_meta_mtime("1700000000.5").unwrap();
-        assert_eq!(
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-            1_700_000_000_500
-        );
-        let t = parse_meta_mtime("1795602484.163373683").unwrap();
-        assert_eq!(
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos(),
-            163_373_683
-        );
-        assert!(parse_meta_mtime("1700000000").is_some());
-        assert!(parse_meta_mtime("yesterday").is_none());
-        assert!(parse_meta_mtime("-1").is_none());
-    }
-
-    #[test]
-    fn mtime_rides_in_the_content_type() {
-        let t = mtime_param("application/octet-stream;swiftmount_mtime=1400000000.125").unwrap();
-        assert_eq!(
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-            1_400_000_000_125
-        );
-        assert!(mtime_param("text/plain; charset=utf-8").is_none());
-        assert!(mtime_param("application/octet-stream").is_none());
-    }
-
-    #[test]
-    fn marker_content_types() {
-        assert!(is_directory_marker_type("application/directory"));
-        assert!(is_directory_marker_type(
-            "application/directory; charset=utf-8"
-        ));
-        assert!(is_directory_marker_type("application/x-directory"));
-        assert!(!is_directory_marker_type("text/plain"));
     }
 }

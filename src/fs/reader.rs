@@ -8,7 +8,7 @@
 //! ended, starts the stream; any other read is served by one ranged GET of just
 //! that range, so random access never downloads the whole object.
 
-use crate::swift::{ContainerName, ObjectName, SwiftClient, SwiftError};
+use crate::swift::{ContainerName, ObjectName, ObjectStore, SwiftError};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -30,7 +30,7 @@ const RECENT_MAX: usize = 4 << 20;
 const SKIP_MAX: u64 = 16 << 20;
 
 pub struct Reader {
-    client: Arc<SwiftClient>,
+    store: Arc<dyn ObjectStore>,
     container: ContainerName,
     object: ObjectName,
     size: u64,
@@ -63,7 +63,7 @@ impl Drop for Prefetch {
 
 impl Reader {
     pub fn new(
-        client: Arc<SwiftClient>,
+        store: Arc<dyn ObjectStore>,
         container: ContainerName,
         object: ObjectName,
         size: u64,
@@ -71,7 +71,7 @@ impl Reader {
         head: Bytes,
     ) -> Self {
         Reader {
-            client,
+            store,
             container,
             object,
             size,
@@ -127,7 +127,7 @@ impl Reader {
             if !sequential {
                 self.last_end = Some(end);
                 return self
-                    .client
+                    .store
                     .get_range(
                         &self.container,
                         &self.object,
@@ -152,7 +152,7 @@ impl Reader {
     fn start_stream(&mut self, offset: u64) {
         let (tx, rx) = mpsc::channel(AHEAD_PIECES);
         let task = tokio::spawn(stream_task(
-            self.client.clone(),
+            self.store.clone(),
             self.container.clone(),
             self.object.clone(),
             self.etag.clone(),
@@ -238,10 +238,10 @@ impl Reader {
     }
 }
 
-/// Fetches `[pos, end)` (a first window, then the rest) and hands it over in pieces, resuming
-/// from where a broken body stopped. Stops when the reader goes away.
+/// Fetches `[pos, end)` (a first window, then the rest) and hands it over in pieces
+/// (the store resumes a body that broke off). Stops when the reader goes away.
 async fn stream_task(
-    client: Arc<SwiftClient>,
+    store: Arc<dyn ObjectStore>,
     container: ContainerName,
     object: ObjectName,
     etag: Option<String>,
@@ -251,10 +251,9 @@ async fn stream_task(
 ) {
     let mut window = FIRST_WINDOW;
     let mut buf = BytesMut::new();
-    let mut failures = 0;
     while pos < end {
         let window_end = pos.saturating_add(window).min(end);
-        let mut body = match client
+        let mut body = match store
             .get_object(&container, &object, Some(pos..window_end), etag.as_deref())
             .await
         {
@@ -264,6 +263,7 @@ async fn stream_task(
                 return;
             }
         };
+        let window_start = pos;
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(chunk) => {
@@ -275,29 +275,15 @@ async fn stream_task(
                         }
                     }
                 }
-                Err(e) if e.is_transient() && failures < client.config().retries => {
-                    log::warn!("GET {container}/{object} broke at byte {pos}: {e}; resuming");
-                    break;
-                }
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
             }
         }
-        if pos < window_end {
-            // broken or short body: count it, then ask again from pos
-            failures += 1;
-            if failures > client.config().retries {
-                let _ = tx
-                    .send(Err(SwiftError::Transfer {
-                        what: format!("object {container}/{object}"),
-                        reason: format!("body ended at byte {pos} of {window_end}"),
-                    }))
-                    .await;
-                return;
-            }
-            continue;
+        if pos == window_start {
+            // the object ended early: it shrank since it was opened
+            break;
         }
         window = u64::MAX;
     }

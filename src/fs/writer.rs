@@ -13,8 +13,11 @@
 //! object or manifest), so readers see the old version or the new one. Segments of a
 //! replaced large object are deleted after the new version is in place.
 
-use super::listing::MTIME_PARAM;
-use crate::swift::{ContainerName, ObjectName, SloSegment, SwiftClient, SwiftError};
+use super::FsError;
+use crate::swift::{
+    ContainerName, FileRange, ObjectMeta, ObjectName, ObjectStore, SegmentNames, SegmentPath,
+    SloSegment, SwiftError,
+};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -33,13 +36,11 @@ pub const BUFFER_LIMIT: usize = 8 << 20;
 const SEGMENTS_IN_FLIGHT: usize = 4;
 /// Chunks queued towards one segment upload (each at most one kernel write, 1 MiB).
 const SEGMENT_QUEUE: usize = 8;
-/// Unit of reading a temporary file for upload.
-const FILE_CHUNK: usize = 1 << 20;
 
 /// Where a file's bytes go; shared by every writer of the mount.
 #[derive(Clone)]
 pub struct UploadConfig {
-    pub client: Arc<SwiftClient>,
+    pub store: Arc<dyn ObjectStore>,
     pub container: ContainerName,
     pub segment_container: ContainerName,
     pub segment_size: u64,
@@ -51,7 +52,7 @@ pub struct UploadConfig {
 impl UploadConfig {
     async fn ensure_segment_container(&self) -> Result<(), SwiftError> {
         self.segment_container_ready
-            .get_or_try_init(|| self.client.create_container(&self.segment_container))
+            .get_or_try_init(|| self.store.create_container(&self.segment_container))
             .await?;
         Ok(())
     }
@@ -79,7 +80,7 @@ struct Sequential {
 }
 
 struct LocalFile {
-    file: File,
+    file: Arc<File>,
     size: u64,
 }
 
@@ -108,10 +109,6 @@ pub struct Writer {
     /// The errno of a write or truncate that failed on the local copy (e.g. the cache
     /// directory is full): the file is never uploaded after that.
     failed: Option<i32>,
-}
-
-fn io_err(e: SwiftError) -> io::Error {
-    io::Error::other(e)
 }
 
 impl Writer {
@@ -152,7 +149,7 @@ impl Writer {
 
     /// The file's name is gone (unlinked, or replaced by a rename) while it is open:
     /// its handles go on reading and writing a private copy, never uploaded.
-    pub async fn detach(&mut self) -> io::Result<()> {
+    pub async fn detach(&mut self) -> Result<(), FsError> {
         if let Content::Remote = self.content {
             // the object is about to go: keep what the open handles see
             self.local().await?;
@@ -174,7 +171,7 @@ impl Writer {
 
     /// Writes `data` at `offset`. Owned bytes: a streamed segment sends them on
     /// without another copy.
-    pub async fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
+    pub async fn write(&mut self, offset: u64, data: Bytes) -> Result<(), FsError> {
         let sequential_append = match &self.content {
             Content::Sequential(s) => offset == s.written,
             // a write at 0 over nothing is the start of new content
@@ -191,17 +188,18 @@ impl Writer {
             if let Err(e) = s.append(&self.cfg, &self.object, data).await {
                 // a segment failed: its bytes are gone, so no manifest may be written
                 self.failed = Some(libc::EIO);
-                return Err(io_err(e));
+                return Err(e.into());
             }
         } else {
             let end = offset + data.len() as u64;
             let result = match self.local().await {
                 Ok(f) => tokio::task::block_in_place(|| f.file.write_all_at(&data, offset))
-                    .map(|()| f.size = f.size.max(end)),
+                    .map(|()| f.size = f.size.max(end))
+                    .map_err(FsError::from),
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
-                self.failed = Some(e.raw_os_error().unwrap_or(libc::EIO));
+                self.failed = Some(e.errno());
                 return Err(e);
             }
         }
@@ -211,7 +209,7 @@ impl Writer {
     }
 
     /// Reads back what this writer holds (for files opened read-write).
-    pub async fn read(&mut self, offset: u64, len: u32) -> io::Result<Bytes> {
+    pub async fn read(&mut self, offset: u64, len: u32) -> Result<Bytes, FsError> {
         let f = self.local().await?;
         if offset >= f.size {
             return Ok(Bytes::new());
@@ -222,7 +220,7 @@ impl Writer {
         Ok(Bytes::from(buf))
     }
 
-    pub async fn truncate(&mut self, size: u64) -> io::Result<()> {
+    pub async fn truncate(&mut self, size: u64) -> Result<(), FsError> {
         if size == 0 {
             if let Content::Sequential(s) = &mut self.content {
                 if let Some(stream) = s.stream.take() {
@@ -245,9 +243,9 @@ impl Writer {
     }
 
     /// The content as a local file, loading or converting it first if needed.
-    async fn local(&mut self) -> io::Result<&mut LocalFile> {
+    async fn local(&mut self) -> Result<&mut LocalFile, FsError> {
         if !matches!(self.content, Content::Local(_)) {
-            let file = tempfile::tempfile_in(&self.cfg.cache_dir)?;
+            let file = Arc::new(tempfile::tempfile_in(&self.cfg.cache_dir)?);
             let mut local = LocalFile { file, size: 0 };
             match std::mem::replace(&mut self.content, Content::Remote) {
                 Content::Remote => {
@@ -268,40 +266,29 @@ impl Writer {
     }
 
     /// Makes Swift hold what was written. Returns `None` when there was nothing to do.
-    pub async fn commit(&mut self) -> io::Result<Option<Committed>> {
+    pub async fn commit(&mut self) -> Result<Option<Committed>, FsError> {
         if let Some(errno) = self.failed {
             // a write was refused: what the file holds is not what the program
             // meant, so the version in Swift stays
-            return Err(io::Error::from_raw_os_error(errno));
+            return Err(io::Error::from_raw_os_error(errno).into());
         }
-        self.upload().await.map_err(io_err)
+        Ok(self.upload().await?)
     }
 
     async fn upload(&mut self) -> Result<Option<Committed>, SwiftError> {
         if self.unlinked || !(self.dirty || self.mtime_dirty) {
             return Ok(None);
         }
-        let client = &self.cfg.client;
+        let store = &self.cfg.store;
         if !self.dirty {
-            // only the time changed: keep the object, replace its metadata
-            let info = client
-                .head_object(&self.cfg.container, &self.object)
-                .await?;
-            let mut headers: Vec<(String, String)> = info
-                .meta
-                .iter()
-                .filter(|(k, _)| k.as_str() != "mtime")
-                .map(|(k, v)| (format!("x-object-meta-{k}"), v.clone()))
-                .collect();
-            for (k, v) in mtime_headers(self.mtime, info.content_type.as_deref()) {
-                headers.push((k.to_string(), v));
-            }
-            let headers: Vec<(&str, String)> = headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.clone()))
-                .collect();
-            client
-                .post_object(&self.cfg.container, &self.object, &headers)
+            // only the time changed: keep the object and its other metadata
+            let info = store.head_object(&self.cfg.container, &self.object).await?;
+            let meta = ObjectMeta {
+                mtime: Some(self.mtime),
+                ..info.meta
+            };
+            store
+                .post_object(&self.cfg.container, &self.object, &meta)
                 .await?;
             self.mtime_dirty = false;
             return Ok(Some(Committed {
@@ -313,14 +300,14 @@ impl Writer {
         }
         // the old large object's segments, to delete once the new version is in place
         let old_segments = if self.base.is_slo {
-            client
+            store
                 .slo_segments(&self.cfg.container, &self.object)
                 .await
                 .unwrap_or_default()
         } else {
             Vec::new()
         };
-        let headers = mtime_headers(self.mtime, None);
+        let meta = ObjectMeta::with_mtime(self.mtime);
         let (size, etag, is_slo) = match std::mem::replace(&mut self.content, Content::Remote) {
             Content::Remote => {
                 // only a failed streamed upload leaves dirty content behind it, and
@@ -332,7 +319,7 @@ impl Writer {
             }
             Content::Sequential(s) => {
                 let size = s.written;
-                match s.upload(&self.cfg, &self.object, &headers).await {
+                match s.upload(&self.cfg, &self.object, &meta).await {
                     Ok((etag, slo)) => (size, etag, slo),
                     Err(e) => {
                         // streamed bytes cannot be sent again: this file is lost,
@@ -344,7 +331,7 @@ impl Writer {
             }
             Content::Local(f) => {
                 let size = f.size;
-                let result = upload_file(&self.cfg, &self.object, &f, &headers).await;
+                let result = upload_file(&self.cfg, &self.object, &f, &meta).await;
                 // keep the local copy: more writes may follow, and a failed upload
                 // can be tried again at the next flush
                 self.content = Content::Local(f);
@@ -360,7 +347,7 @@ impl Writer {
             is_slo,
         };
         for seg in old_segments {
-            if let Err(e) = client.delete_path(&seg).await {
+            if let Err(e) = store.delete_segment(&seg).await {
                 log::warn!("could not delete old segment {seg} of {}: {e}", self.object);
             }
         }
@@ -371,27 +358,6 @@ impl Writer {
             large: is_slo,
         }))
     }
-}
-
-/// The headers that record a file's mtime: `X-Object-Meta-Mtime` (as rclone and
-/// python-swiftclient write it) and the same value as a content-type parameter,
-/// because container listings carry content types but no metadata.
-fn mtime_headers(t: SystemTime, content_type: Option<&str>) -> Vec<(&'static str, String)> {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let value = format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
-    let base = content_type
-        .map(|ct| {
-            ct.split(';')
-                .filter(|p| !p.trim().starts_with(MTIME_PARAM))
-                .collect::<Vec<_>>()
-                .join(";")
-        })
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| "application/octet-stream".to_string());
-    vec![
-        ("x-object-meta-mtime", value.clone()),
-        ("content-type", format!("{base};{MTIME_PARAM}={value}")),
-    ]
 }
 
 impl Sequential {
@@ -430,40 +396,43 @@ impl Sequential {
         self,
         cfg: &UploadConfig,
         object: &ObjectName,
-        headers: &[(&str, String)],
+        meta: &ObjectMeta,
     ) -> Result<(String, bool), SwiftError> {
         match self.stream {
             None => {
                 let etag = cfg
-                    .client
-                    .put_object(&cfg.container, object, self.buf.freeze(), headers)
+                    .store
+                    .put_object(&cfg.container, object, self.buf.freeze(), meta)
                     .await?;
                 Ok((etag, false))
             }
             Some(stream) => {
                 let segments = stream.finish().await?;
-                put_manifest(cfg, object, &segments, headers).await
+                put_manifest(cfg, object, &segments, meta).await
             }
         }
     }
 
     /// Moves the content into a local file: the buffer, or the segments uploaded so
     /// far read back from Swift (and then deleted).
-    async fn into_local(self, cfg: &UploadConfig, local: &mut LocalFile) -> io::Result<()> {
+    async fn into_local(self, cfg: &UploadConfig, local: &mut LocalFile) -> Result<(), FsError> {
         match self.stream {
             None => {
                 tokio::task::block_in_place(|| local.file.write_all_at(&self.buf, 0))?;
                 local.size = self.buf.len() as u64;
             }
             Some(stream) => {
-                let segments = stream.finish().await.map_err(io_err)?;
-                for seg in &segments {
-                    let (c, o) = crate::swift::split_path(&seg.path).map_err(io_err)?;
-                    download_into(cfg, &c, &o, local).await?;
+                let segments = stream.finish().await?;
+                let paths = segments
+                    .iter()
+                    .map(|seg| SegmentPath::parse(&seg.path))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for seg in &paths {
+                    download_into(cfg, &seg.container, &seg.object, local).await?;
                 }
-                for seg in &segments {
-                    if let Err(e) = cfg.client.delete_path(&seg.path).await {
-                        log::warn!("could not delete segment {}: {e}", seg.path);
+                for seg in &paths {
+                    if let Err(e) = cfg.store.delete_segment(seg).await {
+                        log::warn!("could not delete segment {seg}: {e}");
                     }
                 }
             }
@@ -478,14 +447,10 @@ async fn download_into(
     c: &ContainerName,
     o: &ObjectName,
     local: &mut LocalFile,
-) -> io::Result<()> {
-    let mut stream = cfg
-        .client
-        .get_object(c, o, None, None)
-        .await
-        .map_err(io_err)?;
+) -> Result<(), FsError> {
+    let mut stream = cfg.store.get_object(c, o, None, None).await?;
     while let Some(chunk) = stream.body.next().await {
-        let chunk = chunk.map_err(io_err)?;
+        let chunk = chunk?;
         tokio::task::block_in_place(|| local.file.write_all_at(&chunk, local.size))?;
         local.size += chunk.len() as u64;
     }
@@ -496,58 +461,55 @@ async fn put_manifest(
     cfg: &UploadConfig,
     object: &ObjectName,
     segments: &[SloSegment],
-    headers: &[(&str, String)],
+    meta: &ObjectMeta,
 ) -> Result<(String, bool), SwiftError> {
-    cfg.client
-        .put_slo_manifest(&cfg.container, object, segments, headers)
+    cfg.store
+        .put_slo_manifest(&cfg.container, object, segments, meta)
         .await?;
-    let info = cfg.client.head_object(&cfg.container, object).await?;
+    let info = cfg.store.head_object(&cfg.container, object).await?;
     Ok((info.etag.unwrap_or_default(), true))
 }
 
 /// Uploads a local file: one PUT up to the segment size, else segments and a manifest.
-/// Each request streams its part of the file and, being replayable, is retried.
+/// Each request reads its part of the file and, being replayable, is retried.
 async fn upload_file(
     cfg: &UploadConfig,
     object: &ObjectName,
     f: &LocalFile,
-    headers: &[(&str, String)],
+    meta: &ObjectMeta,
 ) -> Result<(String, bool), SwiftError> {
+    let whole = FileRange {
+        file: f.file.clone(),
+        start: 0,
+        len: f.size,
+    };
     if f.size <= cfg.segment_size {
-        let etag = put_file_range(cfg, &cfg.container, object, &f.file, 0, f.size, headers).await?;
+        let etag = cfg
+            .store
+            .put_file_range(&cfg.container, object, &whole, meta)
+            .await?;
         return Ok((etag, false));
     }
     cfg.ensure_segment_container().await?;
-    let prefix = segment_prefix(object);
+    let names = SegmentNames::new(&cfg.segment_container, object);
     let mut tasks = VecDeque::new();
     let mut segments = Vec::new();
     let mut start = 0;
     let mut index = 0u32;
     while start < f.size {
         let len = cfg.segment_size.min(f.size - start);
-        let name = ObjectName::new(format!("{prefix}/{index:08}"))?;
-        let file = f.file.try_clone().map_err(|e| SwiftError::Transfer {
-            what: name.to_string(),
-            reason: e.to_string(),
-        })?;
-        let cfg2 = cfg.clone();
-        let path = format!("/{}/{name}", cfg.segment_container);
+        let part = FileRange {
+            start,
+            len,
+            ..whole.clone()
+        };
+        let seg = names.segment(index)?;
+        let store = cfg.store.clone();
         tasks.push_back(tokio::spawn(async move {
-            let etag = put_file_range(
-                &cfg2,
-                &cfg2.segment_container,
-                &name,
-                &file,
-                start,
-                len,
-                &[],
-            )
-            .await?;
-            Ok::<_, SwiftError>(SloSegment {
-                path,
-                etag,
-                size_bytes: len,
-            })
+            let etag = store
+                .put_file_range(&seg.container, &seg.object, &part, &ObjectMeta::default())
+                .await?;
+            Ok::<_, SwiftError>(SloSegment::new(&seg, etag, part.len))
         }));
         if tasks.len() >= SEGMENTS_IN_FLIGHT {
             segments.push(join(tasks.pop_front().expect("non-empty")).await?);
@@ -558,7 +520,7 @@ async fn upload_file(
     for t in tasks {
         segments.push(join(t).await?);
     }
-    put_manifest(cfg, object, &segments, headers).await
+    put_manifest(cfg, object, &segments, meta).await
 }
 
 async fn join<T>(t: JoinHandle<Result<T, SwiftError>>) -> Result<T, SwiftError> {
@@ -566,48 +528,6 @@ async fn join<T>(t: JoinHandle<Result<T, SwiftError>>) -> Result<T, SwiftError> 
         what: "upload task".into(),
         reason: e.to_string(),
     })?
-}
-
-/// PUTs `len` bytes of `file` from `start`, with Content-Length; retried from the
-/// start of the range on transient failures.
-async fn put_file_range(
-    cfg: &UploadConfig,
-    container: &ContainerName,
-    object: &ObjectName,
-    file: &File,
-    start: u64,
-    len: u64,
-    headers: &[(&str, String)],
-) -> Result<String, SwiftError> {
-    let mut attempt = 0;
-    loop {
-        let file = file.try_clone().map_err(|e| SwiftError::Transfer {
-            what: object.to_string(),
-            reason: e.to_string(),
-        })?;
-        let body = futures::stream::unfold((file, start), move |(file, pos)| async move {
-            let end = start + len;
-            if pos >= end {
-                return None;
-            }
-            let n = (FILE_CHUNK as u64).min(end - pos) as usize;
-            let mut buf = vec![0u8; n];
-            let read = tokio::task::block_in_place(|| file.read_exact_at(&mut buf, pos));
-            Some((read.map(|_| Bytes::from(buf)), (file, pos + n as u64)))
-        });
-        match cfg
-            .client
-            .put_object_stream(container, object, body, Some(len), headers)
-            .await
-        {
-            Err(e) if e.is_transient() && attempt < cfg.client.config().retries => {
-                attempt += 1;
-                log::warn!("PUT {container}/{object}: {e}; retry {attempt} from the local copy");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt.min(5))).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Gives back the cache directory's space (and drops the dirty pages) of a range
@@ -636,19 +556,10 @@ fn punch_hole(file: &File, start: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn punch_hole(_file: &File, _start: u64, _len: u64) {}
 
-/// Where the segments of one upload of `object` go (in the segments container).
-fn segment_prefix(object: &ObjectName) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!("{object}/slo/{nanos:x}-{:08x}", rand::random::<u32>())
-}
-
 /// A segment upload: its task, its path, where it starts in the file, bytes sent to it.
 struct SegmentTask {
     task: JoinHandle<Result<String, SwiftError>>,
-    path: String,
+    path: SegmentPath,
     start: u64,
     size: u64,
 }
@@ -675,7 +586,7 @@ struct OpenSegment {
 /// cache directory is full or unwritable) streaming goes on, without that second chance.
 struct SegmentStream {
     cfg: UploadConfig,
-    prefix: String,
+    names: SegmentNames,
     spill: Option<Arc<File>>,
     /// Bytes fed so far: where the next one goes in the file.
     fed: u64,
@@ -699,7 +610,7 @@ impl SegmentStream {
             }
         };
         SegmentStream {
-            prefix: segment_prefix(object),
+            names: SegmentNames::new(&cfg.segment_container, object),
             cfg,
             spill,
             fed: 0,
@@ -712,21 +623,23 @@ impl SegmentStream {
 
     async fn start_segment(&mut self) -> Result<(), SwiftError> {
         self.cfg.ensure_segment_container().await?;
-        let name = ObjectName::new(format!("{}/{:08}", self.prefix, self.next_index))?;
+        let path = self.names.segment(self.next_index)?;
         self.next_index += 1;
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(SEGMENT_QUEUE);
         let body = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
-        });
+        })
+        .boxed();
         let (complete_tx, complete_rx) = tokio::sync::oneshot::channel();
         let cfg = self.cfg.clone();
         let spill = self.spill.clone();
         let start = self.fed;
-        let path = format!("/{}/{name}", cfg.segment_container);
+        let seg = path.clone();
         let task = tokio::spawn(async move {
+            let none = ObjectMeta::default();
             let streamed = cfg
-                .client
-                .put_object_stream(&cfg.segment_container, &name, body, None, &[])
+                .store
+                .put_object_stream(&seg.container, &seg.object, body, None, &none)
                 .await;
             match (streamed, spill) {
                 (Err(e), Some(spill)) if e.is_transient() => {
@@ -735,8 +648,14 @@ impl SegmentStream {
                     let Ok(len) = complete_rx.await else {
                         return Err(e);
                     };
-                    log::warn!("segment {name}: {e}; sending it again from the spill file");
-                    put_file_range(&cfg, &cfg.segment_container, &name, &spill, start, len, &[])
+                    log::warn!("segment {seg}: {e}; sending it again from the spill file");
+                    let part = FileRange {
+                        file: spill,
+                        start,
+                        len,
+                    };
+                    cfg.store
+                        .put_file_range(&seg.container, &seg.object, &part, &none)
                         .await
                 }
                 (streamed, _) => streamed,
@@ -783,7 +702,7 @@ impl SegmentStream {
                 if let Err(e) = tokio::task::block_in_place(|| spill.write_all_at(&part, at)) {
                     log::warn!(
                         "spill file for {}: {e}; later segments cannot be sent again",
-                        self.prefix
+                        self.names
                     );
                     seg.spilled = false;
                     self.spill = None;
@@ -803,7 +722,7 @@ impl SegmentStream {
                     .await
                     .err()
                     .unwrap_or_else(|| SwiftError::Transfer {
-                        what: self.prefix.clone(),
+                        what: self.names.to_string(),
                         reason: "segment upload ended early".into(),
                     }));
             }
@@ -826,11 +745,7 @@ impl SegmentStream {
         if let Some(spill) = &self.spill {
             punch_hole(spill, seg.start, seg.size);
         }
-        self.done.push(SloSegment {
-            path: seg.path,
-            etag,
-            size_bytes: seg.size,
-        });
+        self.done.push(SloSegment::new(&seg.path, etag, seg.size));
         Ok(())
     }
 
@@ -849,15 +764,19 @@ impl SegmentStream {
     /// Stops the uploads and deletes what was stored, in the background.
     fn abort(mut self) {
         self.current = None;
-        let mut paths: Vec<String> = self.done.iter().map(|s| s.path.clone()).collect();
+        let mut paths: Vec<SegmentPath> = self
+            .done
+            .iter()
+            .filter_map(|s| SegmentPath::parse(&s.path).ok())
+            .collect();
         for seg in self.tasks.drain(..) {
             seg.task.abort();
             paths.push(seg.path);
         }
-        let client = self.cfg.client.clone();
+        let store = self.cfg.store.clone();
         tokio::spawn(async move {
             for p in paths {
-                let _ = client.delete_path(&p).await;
+                let _ = store.delete_segment(&p).await;
             }
         });
     }

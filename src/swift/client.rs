@@ -4,15 +4,20 @@
 
 use super::auth::{self, Credentials, EndpointFilter, Session};
 use super::error::SwiftError;
+use super::retry::RetryPolicy;
+use super::store::{
+    ByteRange, FileRange, ListQuery, ObjectStore, ObjectStream, SegmentPath, UploadBody,
+};
 use super::types::{AccountInfo, ContainerInfo, ListEntry, ObjectInfo, SloSegment, header_u64};
-use super::{ContainerName, ObjectName};
+use super::{ContainerName, ObjectMeta, ObjectName};
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
+use std::os::unix::fs::FileExt;
 use md5::{Digest, Md5};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use url::Url;
@@ -53,24 +58,6 @@ impl Default for ClientConfig {
             ca_file: None,
         }
     }
-}
-
-/// A listing request; `None` fields are left out of the query.
-#[derive(Clone, Debug, Default)]
-pub struct ListQuery {
-    pub prefix: Option<String>,
-    pub delimiter: Option<char>,
-    pub marker: Option<String>,
-    pub limit: Option<u32>,
-}
-
-/// A byte range of an object, `start..end` (end exclusive).
-pub type ByteRange = std::ops::Range<u64>;
-
-/// The headers of a GET and a stream of its body.
-pub struct ObjectStream {
-    pub info: ObjectInfo,
-    pub body: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, SwiftError>> + Send>>,
 }
 
 /// How one request is built again for each attempt.
@@ -151,6 +138,7 @@ pub struct SwiftClient {
     credentials: Credentials,
     filter: EndpointFilter,
     config: ClientConfig,
+    retry: RetryPolicy,
     session: RwLock<Option<Arc<Session>>>,
     /// One login at a time: a burst of 401s renews the token once.
     login_lock: tokio::sync::Mutex<()>,
@@ -187,6 +175,10 @@ impl SwiftClient {
             http,
             credentials,
             filter,
+            retry: RetryPolicy {
+                retries: config.retries,
+                base_delay: config.retry_base_delay,
+            },
             config,
             session: RwLock::new(None),
             login_lock: tokio::sync::Mutex::new(()),
@@ -267,32 +259,20 @@ impl SwiftClient {
     /// at once. Retries are logged at info level: the final error is the one line
     /// a failing command prints.
     async fn authenticate_with_retries(&self, renewing: bool) -> Result<Session, SwiftError> {
-        let mut attempt = 0;
-        loop {
-            match auth::authenticate(&self.http, &self.credentials, &self.filter).await {
-                Err(e) if retry_login(&e, renewing) && attempt < self.config.retries => {
-                    let delay = self.backoff(attempt);
-                    attempt += 1;
-                    log::info!(
-                        "login at {}: {e}; retry {attempt}/{} in {delay:?}",
-                        self.credentials.auth_url(),
-                        self.config.retries
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                other => return other,
-            }
-        }
+        let what = format!("login at {}", self.credentials.auth_url());
+        self.retry
+            .run(
+                &what,
+                log::Level::Info,
+                |e| retry_login(e, renewing),
+                || auth::authenticate(&self.http, &self.credentials, &self.filter),
+            )
+            .await
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self
-            .config
-            .retry_base_delay
-            .saturating_mul(1 << attempt.min(6));
-        let cap = cap.min(Duration::from_secs(10));
-        // full jitter: retries from many tasks do not hit a recovering server in step
-        cap.mul_f64(rand::random_range(0.5..=1.0))
+    /// The retry policy every request of this client follows.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// Sends a request, renewing the token once on 401 and retrying transient
@@ -345,11 +325,11 @@ impl SwiftClient {
                 }
                 Err(e) => SwiftError::from_reqwest(url.as_str(), e),
             };
-            if !(outcome.is_transient() && attempt < self.config.retries) {
+            if !(outcome.is_transient() && self.retry.may_retry(attempt)) {
                 return (Err(outcome), had_transient_failure);
             }
             had_transient_failure = true;
-            let delay = self.backoff(attempt);
+            let delay = self.retry.delay(attempt);
             attempt += 1;
             log::warn!(
                 "{} {}: {outcome}; retry {attempt}/{} in {delay:?}",
@@ -368,51 +348,34 @@ impl SwiftClient {
         spec: &RequestSpec<'_>,
     ) -> Result<Option<T>, SwiftError> {
         let what = spec.what();
-        let mut attempt = 0;
-        loop {
-            let resp = self.execute(spec).await?;
-            match resp.bytes().await {
-                Ok(bytes) if bytes.is_empty() => return Ok(None),
-                Ok(bytes) => {
-                    return serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                        SwiftError::InvalidResponse {
-                            what,
-                            reason: format!("body is not the JSON expected: {e}"),
-                        }
-                    });
-                }
-                Err(e) if attempt < self.config.retries => {
-                    let delay = self.backoff(attempt);
-                    attempt += 1;
-                    log::warn!(
-                        "{} {what}: body broke off ({e}); retry {attempt} in {delay:?}",
-                        spec.method
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(SwiftError::from_reqwest(&what, e)),
-            }
+        // the request itself is retried inside execute; here only a body that broke
+        // off is asked for again
+        let body_broke = AtomicBool::new(false);
+        let bytes = self
+            .retry
+            .run(
+                &format!("{} {what}: body", spec.method),
+                log::Level::Warn,
+                |_| body_broke.load(Ordering::Relaxed),
+                || async {
+                    body_broke.store(false, Ordering::Relaxed);
+                    let resp = self.execute(spec).await?;
+                    resp.bytes().await.map_err(|e| {
+                        body_broke.store(true, Ordering::Relaxed);
+                        SwiftError::from_reqwest(&what, e)
+                    })
+                },
+            )
+            .await?;
+        if bytes.is_empty() {
+            return Ok(None);
         }
-    }
-
-    pub async fn account_info(&self) -> Result<AccountInfo, SwiftError> {
-        let resp = self
-            .execute(&RequestSpec::new(Method::HEAD, None, None))
-            .await?;
-        Ok(AccountInfo::from_headers(resp.headers()))
-    }
-
-    pub async fn container_info(&self, c: &ContainerName) -> Result<ContainerInfo, SwiftError> {
-        let resp = self
-            .execute(&RequestSpec::new(Method::HEAD, Some(c), None))
-            .await?;
-        Ok(ContainerInfo::from_headers(resp.headers()))
-    }
-
-    pub async fn create_container(&self, c: &ContainerName) -> Result<(), SwiftError> {
-        self.execute(&RequestSpec::new(Method::PUT, Some(c), None))
-            .await?;
-        Ok(())
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| SwiftError::InvalidResponse {
+                what,
+                reason: format!("body is not the JSON expected: {e}"),
+            })
     }
 
     /// Deletes an empty container (Swift answers 409 when it is not empty).
@@ -422,77 +385,19 @@ impl SwiftClient {
         Ok(())
     }
 
-    /// One page of a listing.
-    pub async fn list_page(
-        &self,
-        c: &ContainerName,
-        q: &ListQuery,
-    ) -> Result<Vec<ListEntry>, SwiftError> {
-        let mut spec = RequestSpec::new(Method::GET, Some(c), None).query("format", "json");
-        if let Some(p) = &q.prefix {
-            spec = spec.query("prefix", p.clone());
-        }
-        if let Some(d) = q.delimiter {
-            spec = spec.query("delimiter", d.to_string());
-        }
-        if let Some(m) = &q.marker {
-            spec = spec.query("marker", m.clone());
-        }
-        spec = spec.query(
-            "limit",
-            q.limit.unwrap_or(self.config.listing_page_size).to_string(),
-        );
-        Ok(self.execute_json(&spec).await?.unwrap_or_default())
-    }
-
-    /// Every row, following `marker` across pages. `q.limit` sets the page size.
-    pub async fn list_all(
-        &self,
-        c: &ContainerName,
-        q: &ListQuery,
-    ) -> Result<Vec<ListEntry>, SwiftError> {
-        let page_size = q.limit.unwrap_or(self.config.listing_page_size) as usize;
-        let mut q = q.clone();
-        let mut all = Vec::new();
-        loop {
-            let page = self.list_page(c, &q).await?;
-            let full = page.len() >= page_size;
-            q.marker = page.last().map(|e| e.marker().to_string());
-            all.extend(page);
-            if !full || q.marker.is_none() {
-                return Ok(all);
-            }
-        }
-    }
-
-    pub async fn head_object(
+    /// One GET, retried until a response comes (its body is the caller's).
+    async fn get_response(
         &self,
         c: &ContainerName,
         o: &ObjectName,
-    ) -> Result<ObjectInfo, SwiftError> {
-        let resp = self
-            .execute(&RequestSpec::new(Method::HEAD, Some(c), Some(o)))
-            .await?;
-        let size = header_u64(resp.headers(), "content-length").unwrap_or(0);
-        Ok(ObjectInfo::from_headers(resp.headers(), size))
-    }
-
-    /// GETs an object or a range of it as a stream. Retries cover getting the
-    /// response; a failure mid-body reaches the stream's reader, who may resume with
-    /// a range from where it stopped. With `if_match`, a changed object is refused
-    /// (412, [`SwiftError::PreconditionFailed`]) instead of mixing two versions.
-    pub async fn get_object(
-        &self,
-        c: &ContainerName,
-        o: &ObjectName,
-        range: Option<ByteRange>,
+        range: Option<&ByteRange>,
         if_match: Option<&str>,
-    ) -> Result<ObjectStream, SwiftError> {
+    ) -> Result<Response, SwiftError> {
         let mut spec = RequestSpec::new(Method::GET, Some(c), Some(o));
         if let Some(etag) = if_match {
             spec = spec.header("if-match", &format!("\"{etag}\""))?;
         }
-        if let Some(r) = &range {
+        if let Some(r) = range {
             if r.is_empty() {
                 return Err(SwiftError::Config(format!(
                     "empty range {r:?} of {}",
@@ -501,107 +406,27 @@ impl SwiftClient {
             }
             spec = spec.header("range", &format!("bytes={}-{}", r.start, r.end - 1))?;
         }
-        let what = spec.what();
-        let resp = self.execute(&spec).await?;
-        let size = total_size(resp.headers()).unwrap_or(0);
-        let info = ObjectInfo::from_headers(resp.headers(), size);
-        let body = resp
-            .bytes_stream()
-            .map_err(move |e| SwiftError::from_reqwest(&what, e))
-            .boxed();
-        Ok(ObjectStream { info, body })
+        self.execute(&spec).await
     }
 
-    /// GETs a whole range into memory, retrying a body cut off half-way.
-    pub async fn get_range(
-        &self,
-        c: &ContainerName,
-        o: &ObjectName,
-        range: ByteRange,
-        if_match: Option<&str>,
-    ) -> Result<Bytes, SwiftError> {
-        Ok(self.get_range_with_info(c, o, range, if_match).await?.1)
-    }
-
-    /// [`Self::get_range`] that also returns what the answer's headers say about the
-    /// object (its whole size, ETag, metadata): a HEAD and a first read in one request.
-    /// A range past the end is cut to the object's size; an empty object is
-    /// [`SwiftError::RangeNotSatisfiable`].
-    pub async fn get_range_with_info(
-        &self,
-        c: &ContainerName,
-        o: &ObjectName,
-        range: ByteRange,
-        if_match: Option<&str>,
-    ) -> Result<(ObjectInfo, Bytes), SwiftError> {
-        let mut attempt = 0;
-        loop {
-            let result = async {
-                let mut stream = self.get_object(c, o, Some(range.clone()), if_match).await?;
-                let want = (range.end - range.start).min(stream.info.size);
-                let mut buf = bytes::BytesMut::with_capacity(want as usize);
-                while let Some(chunk) = stream.body.next().await {
-                    buf.extend_from_slice(&chunk?);
-                }
-                Ok::<_, SwiftError>((stream.info, buf.freeze()))
-            }
-            .await;
-            match result {
-                Err(e) if e.is_transient() && attempt < self.config.retries => {
-                    let delay = self.backoff(attempt);
-                    attempt += 1;
-                    log::warn!("GET object {c}/{o} {range:?}: {e}; retry {attempt} in {delay:?}");
-                    tokio::time::sleep(delay).await;
-                }
-                other => return other,
-            }
+    /// The spec of a PUT carrying `meta`.
+    fn put_spec<'a>(
+        c: &'a ContainerName,
+        o: &'a ObjectName,
+        meta: &ObjectMeta,
+    ) -> Result<RequestSpec<'a>, SwiftError> {
+        let mut spec = RequestSpec::new(Method::PUT, Some(c), Some(o));
+        for (k, v) in meta.headers() {
+            spec = spec.header(&k, &v)?;
         }
+        Ok(spec)
     }
 
-    /// PUTs an object held in memory. Swift checks the MD5 we send (`ETag`), so a
-    /// corrupted transfer is refused rather than stored; the request is retried.
-    pub async fn put_object(
-        &self,
-        c: &ContainerName,
-        o: &ObjectName,
-        data: Bytes,
-        headers: &[(&str, String)],
-    ) -> Result<String, SwiftError> {
-        let md5 = hex(&Md5::digest(&data));
-        // an empty body would otherwise go without a length, which Swift refuses (411)
-        let mut spec = RequestSpec::new(Method::PUT, Some(c), Some(o))
-            .header("etag", &md5)?
-            .header("content-length", &data.len().to_string())?;
-        for (k, v) in headers {
-            spec = spec.header(k, v)?;
-        }
-        spec.body = Some(data);
-        let resp = self.execute(&spec).await?;
-        check_etag(&spec.what(), &md5, resp.headers())?;
-        Ok(md5)
-    }
-
-    /// PUTs an object from a stream, chunked unless `length` is known. A stream cannot
-    /// be replayed, so there is one attempt; the caller keeps what it needs to retry.
-    /// The MD5 of what was sent is compared with what Swift stored.
-    pub async fn put_object_stream<S>(
-        &self,
-        c: &ContainerName,
-        o: &ObjectName,
-        body: S,
-        length: Option<u64>,
-        headers: &[(&str, String)],
-    ) -> Result<String, SwiftError>
+    /// One streamed PUT; the MD5 of what was sent is compared with what Swift stored.
+    async fn send_stream<S>(&self, spec: &RequestSpec<'_>, body: S) -> Result<String, SwiftError>
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     {
-        let mut spec = RequestSpec::new(Method::PUT, Some(c), Some(o));
-        for (k, v) in headers {
-            spec = spec.header(k, v)?;
-        }
-        if let Some(len) = length {
-            spec = spec.header("content-length", &len.to_string())?;
-        }
         let what = spec.what();
         let hasher = Arc::new(Mutex::new(Md5::new()));
         let h = hasher.clone();
@@ -626,24 +451,261 @@ impl SwiftClient {
         check_etag(&what, &md5, resp.headers())?;
         Ok(md5)
     }
+}
 
-    /// Updates an object's metadata. Swift replaces all `X-Object-Meta-*` at once, so
-    /// pass every header the object should keep.
-    pub async fn post_object(
+/// Where a GET body stands, for resuming it after a break.
+struct BodyResume<'a> {
+    client: &'a SwiftClient,
+    container: ContainerName,
+    object: ObjectName,
+    body: Option<futures::stream::BoxStream<'static, reqwest::Result<Bytes>>>,
+    /// The next byte expected, and where the range asked for ends.
+    pos: u64,
+    end: u64,
+    /// The version first answered: a resumed range must come from it.
+    pin: Option<String>,
+    attempt: u32,
+    done: bool,
+}
+
+impl BodyResume<'_> {
+    fn what(&self) -> String {
+        format!("object {}/{}", self.container, self.object)
+    }
+
+    /// The next piece of the body; a break is resumed with a range from where it
+    /// stopped, under the client's retry policy.
+    async fn next(&mut self) -> Option<Result<Bytes, SwiftError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let failure = match &mut self.body {
+                Some(body) => match body.next().await {
+                    Some(Ok(chunk)) => {
+                        self.pos += chunk.len() as u64;
+                        return Some(Ok(chunk));
+                    }
+                    None if self.pos >= self.end => {
+                        self.done = true;
+                        return None;
+                    }
+                    None => SwiftError::Transfer {
+                        what: self.what(),
+                        reason: format!("body ended at byte {} of {}", self.pos, self.end),
+                    },
+                    Some(Err(e)) => SwiftError::from_reqwest(&self.what(), e),
+                },
+                None => {
+                    let range = self.pos..self.end;
+                    match self
+                        .client
+                        .get_response(&self.container, &self.object, Some(&range), self.pin.as_deref())
+                        .await
+                    {
+                        Ok(resp) => {
+                            self.body = Some(resp.bytes_stream().boxed());
+                            continue;
+                        }
+                        Err(e) => e,
+                    }
+                }
+            };
+            let policy = &self.client.retry;
+            if !(failure.is_transient() && policy.may_retry(self.attempt)) {
+                self.done = true;
+                return Some(Err(failure));
+            }
+            let delay = policy.delay(self.attempt);
+            self.attempt += 1;
+            log::warn!(
+                "GET {} broke at byte {}: {failure}; resuming, retry {}/{} in {delay:?}",
+                self.what(),
+                self.pos,
+                self.attempt,
+                policy.retries
+            );
+            self.body = None;
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for SwiftClient {
+    async fn account_info(&self) -> Result<AccountInfo, SwiftError> {
+        let resp = self
+            .execute(&RequestSpec::new(Method::HEAD, None, None))
+            .await?;
+        Ok(AccountInfo::from_headers(resp.headers()))
+    }
+
+    async fn container_info(&self, c: &ContainerName) -> Result<ContainerInfo, SwiftError> {
+        let resp = self
+            .execute(&RequestSpec::new(Method::HEAD, Some(c), None))
+            .await?;
+        Ok(ContainerInfo::from_headers(resp.headers()))
+    }
+
+    async fn create_container(&self, c: &ContainerName) -> Result<(), SwiftError> {
+        self.execute(&RequestSpec::new(Method::PUT, Some(c), None))
+            .await?;
+        Ok(())
+    }
+
+    async fn list_page(
+        &self,
+        c: &ContainerName,
+        q: &ListQuery,
+    ) -> Result<Vec<ListEntry>, SwiftError> {
+        let mut spec = RequestSpec::new(Method::GET, Some(c), None).query("format", "json");
+        if let Some(p) = &q.prefix {
+            spec = spec.query("prefix", p.clone());
+        }
+        if let Some(d) = q.delimiter {
+            spec = spec.query("delimiter", d.to_string());
+        }
+        if let Some(m) = &q.marker {
+            spec = spec.query("marker", m.clone());
+        }
+        spec = spec.query("limit", q.limit.unwrap_or(self.page_size()).to_string());
+        Ok(self.execute_json(&spec).await?.unwrap_or_default())
+    }
+
+    fn page_size(&self) -> u32 {
+        self.config.listing_page_size
+    }
+
+    async fn head_object(
         &self,
         c: &ContainerName,
         o: &ObjectName,
-        headers: &[(&str, String)],
+    ) -> Result<ObjectInfo, SwiftError> {
+        let resp = self
+            .execute(&RequestSpec::new(Method::HEAD, Some(c), Some(o)))
+            .await?;
+        let size = header_u64(resp.headers(), "content-length").unwrap_or(0);
+        Ok(ObjectInfo::from_headers(resp.headers(), size))
+    }
+
+    /// Retries cover getting the response; a body that breaks off is asked for again
+    /// from where it stopped, pinned (`If-Match`) to the version first answered, so
+    /// one stream never mixes two versions (large objects aside: their ETag cannot
+    /// be compared, so only the caller's pin applies).
+    async fn get_object(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+        range: Option<ByteRange>,
+        if_match: Option<&str>,
+    ) -> Result<ObjectStream<'_>, SwiftError> {
+        let resp = self.get_response(c, o, range.as_ref(), if_match).await?;
+        let size = total_size(resp.headers()).unwrap_or(0);
+        let info = ObjectInfo::from_headers(resp.headers(), size);
+        let pin = match (if_match, info.manifest) {
+            (Some(p), _) => Some(p.to_string()),
+            (None, None) => info.etag.clone(),
+            (None, Some(_)) => None,
+        };
+        let resume = BodyResume {
+            client: self,
+            container: c.clone(),
+            object: o.clone(),
+            body: Some(resp.bytes_stream().boxed()),
+            pos: range.as_ref().map_or(0, |r| r.start),
+            end: range.map_or(size, |r| r.end.min(size)),
+            pin,
+            attempt: 0,
+            done: false,
+        };
+        let body = futures::stream::unfold(resume, |mut r| async move {
+            let item = r.next().await?;
+            Some((item, r))
+        })
+        .boxed();
+        Ok(ObjectStream { info, body })
+    }
+
+    /// Swift checks the MD5 we send (`ETag`), so a corrupted transfer is refused
+    /// rather than stored; the request is retried.
+    async fn put_object(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+        data: Bytes,
+        meta: &ObjectMeta,
+    ) -> Result<String, SwiftError> {
+        let md5 = hex(&Md5::digest(&data));
+        // an empty body would otherwise go without a length, which Swift refuses (411)
+        let mut spec = Self::put_spec(c, o, meta)?
+            .header("etag", &md5)?
+            .header("content-length", &data.len().to_string())?;
+        spec.body = Some(data);
+        let resp = self.execute(&spec).await?;
+        check_etag(&spec.what(), &md5, resp.headers())?;
+        Ok(md5)
+    }
+
+    async fn put_file_range(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+        part: &FileRange,
+        meta: &ObjectMeta,
+    ) -> Result<String, SwiftError> {
+        let spec = Self::put_spec(c, o, meta)?.header("content-length", &part.len.to_string())?;
+        let what = spec.what();
+        // a local read error is the file's fault, not the network's: never retried
+        let local_error: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
+        let sent = self
+            .retry
+            .run(
+                &format!("PUT {what} from the local copy"),
+                log::Level::Warn,
+                |e| e.is_transient() && local_error.lock().expect("local error").is_none(),
+                || {
+                    let body = file_chunks(part.clone(), local_error.clone());
+                    self.send_stream(&spec, body)
+                },
+            )
+            .await;
+        match local_error.lock().expect("local error").take() {
+            Some(source) => Err(SwiftError::LocalFile { what, source }),
+            None => sent,
+        }
+    }
+
+    async fn put_object_stream(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+        body: UploadBody,
+        length: Option<u64>,
+        meta: &ObjectMeta,
+    ) -> Result<String, SwiftError> {
+        let mut spec = Self::put_spec(c, o, meta)?;
+        if let Some(len) = length {
+            spec = spec.header("content-length", &len.to_string())?;
+        }
+        self.send_stream(&spec, body).await
+    }
+
+    /// Swift replaces all `X-Object-Meta-*` at once: `meta` is everything it keeps.
+    async fn post_object(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+        meta: &ObjectMeta,
     ) -> Result<(), SwiftError> {
         let mut spec = RequestSpec::new(Method::POST, Some(c), Some(o));
-        for (k, v) in headers {
-            spec = spec.header(k, v)?;
+        for (k, v) in meta.headers() {
+            spec = spec.header(&k, &v)?;
         }
         self.execute(&spec).await?;
         Ok(())
     }
 
-    pub async fn delete_object(&self, c: &ContainerName, o: &ObjectName) -> Result<(), SwiftError> {
+    async fn delete_object(&self, c: &ContainerName, o: &ObjectName) -> Result<(), SwiftError> {
         match self
             .execute_tracked(&RequestSpec::new(Method::DELETE, Some(c), Some(o)))
             .await
@@ -658,9 +720,8 @@ impl SwiftClient {
         }
     }
 
-    /// Server-side copy (`PUT` with `X-Copy-From`): no data passes through us. With
-    /// `manifest`, an SLO is copied as its manifest, sharing the segments.
-    pub async fn copy_object(
+    /// `PUT` with `X-Copy-From`: no data passes through us.
+    async fn copy_object(
         &self,
         from: (&ContainerName, &ObjectName),
         to: (&ContainerName, &ObjectName),
@@ -677,30 +738,24 @@ impl SwiftClient {
         Ok(())
     }
 
-    /// Writes a static large object manifest over segments already uploaded. Swift
-    /// checks every segment's size and ETag before the object appears.
-    pub async fn put_slo_manifest(
+    async fn put_slo_manifest(
         &self,
         c: &ContainerName,
         o: &ObjectName,
         segments: &[SloSegment],
-        headers: &[(&str, String)],
+        meta: &ObjectMeta,
     ) -> Result<(), SwiftError> {
         let body = serde_json::to_vec(segments)
             .map_err(|e| SwiftError::Config(format!("manifest: {e}")))?;
-        let mut spec =
-            RequestSpec::new(Method::PUT, Some(c), Some(o)).query("multipart-manifest", "put");
-        for (k, v) in headers {
-            spec = spec.header(k, v)?;
-        }
+        let mut spec = Self::put_spec(c, o, meta)?.query("multipart-manifest", "put");
         spec.body = Some(Bytes::from(body));
         self.execute(&spec).await?;
         Ok(())
     }
 
-    /// Deletes an SLO together with its segments. Swift answers 200 whatever
-    /// happened and reports in the body, so the body is what is checked.
-    pub async fn delete_slo(&self, c: &ContainerName, o: &ObjectName) -> Result<(), SwiftError> {
+    /// Swift answers 200 whatever happened and reports in the body, so the body is
+    /// what is checked.
+    async fn delete_slo(&self, c: &ContainerName, o: &ObjectName) -> Result<(), SwiftError> {
         let spec = RequestSpec::new(Method::DELETE, Some(c), Some(o))
             .query("multipart-manifest", "delete")
             .header("accept", "application/json")?;
@@ -734,39 +789,54 @@ impl SwiftClient {
         })
     }
 
-    /// The segments of an SLO manifest, as `/<container>/<object>` paths.
-    pub async fn slo_segments(
+    async fn slo_segments(
         &self,
         c: &ContainerName,
         o: &ObjectName,
-    ) -> Result<Vec<String>, SwiftError> {
+    ) -> Result<Vec<SegmentPath>, SwiftError> {
         let spec =
             RequestSpec::new(Method::GET, Some(c), Some(o)).query("multipart-manifest", "get");
         let rows: Vec<serde_json::Value> = self.execute_json(&spec).await?.unwrap_or_default();
-        Ok(rows
-            .iter()
-            .filter_map(|r| r["name"].as_str().map(str::to_string))
-            .collect())
-    }
-
-    /// Deletes an object given as `/<container>/<object>` (a manifest's segment path).
-    pub async fn delete_path(&self, path: &str) -> Result<(), SwiftError> {
-        let (c, o) = split_path(path)?;
-        self.delete_object(&c, &o).await
+        rows.iter()
+            .filter_map(|r| r["name"].as_str())
+            .map(SegmentPath::parse)
+            .collect()
     }
 }
 
-/// Splits `/<container>/<object>` as manifests list segments (not percent-encoded).
-pub fn split_path(path: &str) -> Result<(ContainerName, ObjectName), SwiftError> {
-    let (c, o) = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .ok_or_else(|| SwiftError::InvalidName {
-            name: path.to_string(),
-            reason: "segment path has no object part",
-        })?;
-    Ok((ContainerName::new(c)?, ObjectName::new(o)?))
+/// Reads `part` of a local file in chunks; a read error is kept in `error` (and
+/// ends the upload) so that it is reported as the local failure it is.
+fn file_chunks(
+    part: FileRange,
+    error: Arc<Mutex<Option<std::io::Error>>>,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let end = part.start + part.len;
+    futures::stream::unfold(part.start, move |pos| {
+        let file = part.file.clone();
+        let error = error.clone();
+        async move {
+            if pos >= end {
+                return None;
+            }
+            let n = (FILE_CHUNK as u64).min(end - pos) as usize;
+            let mut buf = vec![0u8; n];
+            match tokio::task::block_in_place(|| file.read_exact_at(&mut buf, pos)) {
+                Ok(()) => Some((Ok(Bytes::from(buf)), pos + n as u64)),
+                Err(e) => {
+                    let kept = e.raw_os_error().map_or_else(
+                        || std::io::Error::new(e.kind(), e.to_string()),
+                        std::io::Error::from_raw_os_error,
+                    );
+                    *error.lock().expect("local error") = Some(kept);
+                    Some((Err(e), end))
+                }
+            }
+        }
+    })
 }
+
+/// Unit of reading a local file for upload.
+const FILE_CHUNK: usize = 1 << 20;
 
 fn retry_login(e: &SwiftError, renewing: bool) -> bool {
     match e {
@@ -851,13 +921,6 @@ mod tests {
         let c = ContainerName::new("c").unwrap();
         let o = ObjectName::new("a b/c").unwrap();
         assert_eq!(copy_source(&c, &o), "/c/a%20b%2Fc");
-    }
-
-    #[test]
-    fn segment_paths() {
-        let (c, o) = split_path("/segs/a%20b/slo/1/00000000").unwrap();
-        assert_eq!((c.as_str(), o.as_str()), ("segs", "a%20b/slo/1/00000000"));
-        assert!(split_path("/nocontainer").is_err());
     }
 
     #[test]

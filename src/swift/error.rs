@@ -68,6 +68,14 @@ pub enum SwiftError {
     #[error("transfer of {what} failed: {reason}")]
     Transfer { what: String, reason: String },
 
+    /// A local file the upload reads from failed (the cache directory's disk): not
+    /// the network's fault, so never retried.
+    #[error("local copy of {what}: {source}")]
+    LocalFile {
+        what: String,
+        source: std::io::Error,
+    },
+
     #[error("invalid name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
 }

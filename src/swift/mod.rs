@@ -6,8 +6,11 @@
 mod auth;
 mod client;
 mod error;
+mod metadata;
 mod names;
+mod retry;
 mod secret;
+mod store;
 mod tls;
 mod types;
 
@@ -15,8 +18,14 @@ pub use auth::{
     AuthVersion, CatalogEndpoint, ChosenEndpoint, Credentials, EndpointFilter, Interface, NameOrId,
     Session, V2Secret, V3Identity, V3Project, authenticate, choose_endpoint,
 };
-pub use client::{ByteRange, ClientConfig, ListQuery, ObjectStream, SwiftClient, split_path};
+pub use client::{ClientConfig, SwiftClient};
 pub use error::SwiftError;
+pub use metadata::{ListedMeta, ObjectMeta, parse_time};
+pub use retry::RetryPolicy;
+pub use store::{
+    ByteRange, FileRange, ListQuery, ObjectStore, ObjectStream, SegmentNames, SegmentPath,
+    UploadBody,
+};
 pub use names::{ContainerName, ObjectName};
 pub use secret::Secret;
 pub use types::{

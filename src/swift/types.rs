@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use super::{ListedMeta, ObjectMeta};
 use std::time::SystemTime;
 
 /// Account totals from `HEAD <storage-url>`; quotas from the account-quotas middleware.
@@ -74,6 +74,11 @@ impl ListedObject {
     pub fn modified(&self) -> Option<SystemTime> {
         parse_listing_time(&self.last_modified)
     }
+
+    /// What the row's content type carries.
+    pub fn meta(&self) -> ListedMeta {
+        ListedMeta::parse(&self.content_type)
+    }
 }
 
 impl ListEntry {
@@ -108,28 +113,20 @@ pub struct ObjectInfo {
     pub size: u64,
     pub etag: Option<String>,
     pub last_modified: Option<SystemTime>,
-    pub content_type: Option<String>,
-    /// `X-Object-Meta-*` with the prefix removed, keys lower-case.
-    pub meta: BTreeMap<String, String>,
+    /// Content type and `X-Object-Meta-*`, as the filesystem reads them.
+    pub meta: ObjectMeta,
     pub manifest: Option<Manifest>,
 }
 
 impl ObjectInfo {
     /// `size` must be given by the caller for ranged GETs, where Content-Length is the
     /// length of the range.
-    pub(crate) fn from_headers(h: &HeaderMap, size: u64) -> Self {
+    pub fn from_headers(h: &HeaderMap, size: u64) -> Self {
         let text = |name: &str| {
             h.get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let meta = h
-            .iter()
-            .filter_map(|(k, v)| {
-                let key = k.as_str().strip_prefix("x-object-meta-")?;
-                Some((key.to_string(), v.to_str().ok()?.to_string()))
-            })
-            .collect();
         let manifest =
             if text("x-static-large-object").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
                 Some(Manifest::Slo)
@@ -144,8 +141,7 @@ impl ObjectInfo {
             last_modified: text("last-modified")
                 .and_then(|s| chrono::DateTime::parse_from_rfc2822(&s).ok())
                 .map(SystemTime::from),
-            content_type: text("content-type"),
-            meta,
+            meta: ObjectMeta::from_headers(h),
             manifest,
         }
     }

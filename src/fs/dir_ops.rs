@@ -1,0 +1,439 @@
+//! Folders and names: listing, unlink, mkdir, rmdir and rename.
+
+use super::dircache::DirSnapshot;
+use super::handles::{DirCursor, Handle};
+use super::inode::Inode;
+use super::{Attr, DirEntry, FsError, NodeKind, SwiftFs, name_str};
+use crate::swift::{ListEntry, ListQuery, Manifest, ObjectMeta, ObjectName, SwiftError};
+use bytes::Bytes;
+use std::ffi::OsStr;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+impl SwiftFs {
+    /// Takes a snapshot of the directory that stays fixed while the handle is open,
+    /// so `readdir` offsets stay valid.
+    pub async fn opendir(&self, ino: u64) -> Result<u64, FsError> {
+        let dir = self.dir_inode(ino)?;
+        let snap = self.snapshot(&dir).await?;
+        let cursor = DirCursor { snap, resume: None };
+        Ok(self.handles.add(Handle::Dir(Arc::new(Mutex::new(cursor)))))
+    }
+
+    /// Hands `add` the entries from `offset` on (0 = the start), each with its own
+    /// offset (its index + 1, the dots included), until `add` returns true: the
+    /// kernel's buffer is full, and it asks again from the last offset it took.
+    ///
+    /// Only the entries the kernel takes are built, and a handle read piece by piece
+    /// resumes after the last name it gave out instead of walking the listing from
+    /// the start. Building (or skipping) everything before the offset on every call
+    /// made a listing quadratic: a folder of 100,000 read 8 KiB at a time (Go's
+    /// `os.ReadDir`: restic, rclone) is ~2,000 calls and took 40 s; now 0.2 s.
+    pub fn readdir(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(&DirEntry, u64) -> bool,
+    ) -> Result<(), FsError> {
+        let dir = self.dir_inode(ino)?;
+        let parent = self.inode(dir.parent())?;
+        let Handle::Dir(cursor) = self.handles.get(fh)? else {
+            return Err(FsError::UnknownHandle(fh));
+        };
+        let mut cursor = cursor.lock().expect("dir cursor");
+        let DirCursor { snap, resume } = &mut *cursor;
+        for (next, (name, inode)) in [(1, (".", &dir)), (2, ("..", &parent))] {
+            if next > offset {
+                let entry = DirEntry {
+                    name: name.to_string(),
+                    attr: self.attr_of(inode),
+                };
+                if add(&entry, next) {
+                    return Ok(());
+                }
+            }
+        }
+        // the listing's entry i has offset i + 3
+        let mut next = offset.max(2);
+        let resumed = resume.take().filter(|(at, _)| *at == next);
+        let rest: Box<dyn Iterator<Item = (&String, &Arc<Inode>)>> = match &resumed {
+            Some((_, after)) => Box::new(
+                snap.entries
+                    .range::<str, _>((Bound::Excluded(after.as_str()), Bound::Unbounded)),
+            ),
+            None => Box::new(snap.entries.iter().skip(next as usize - 2)),
+        };
+        let mut last = None;
+        for (name, inode) in rest {
+            let entry = DirEntry {
+                name: name.clone(),
+                attr: self.attr_of(inode),
+            };
+            if add(&entry, next + 1) {
+                break;
+            }
+            next += 1;
+            last = Some(name);
+        }
+        *resume = match last {
+            Some(name) => Some((next, name.clone())),
+            None => resumed,
+        };
+        Ok(())
+    }
+
+    /// Deletes an object; a large object goes with its segments.
+    async fn delete_object(&self, inode: &Inode) -> Result<(), FsError> {
+        let object = self.object_name(inode)?;
+        let info = self.store.head_object(&self.container, &object).await?;
+        match info.manifest {
+            Some(Manifest::Slo) => self.store.delete_slo(&self.container, &object).await?,
+            _ => self.store.delete_object(&self.container, &object).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        let inode = self.child(&parent, name).await?;
+        if inode.kind == NodeKind::Dir {
+            return Err(FsError::IsADirectory);
+        }
+        let mut stored = true;
+        if let Some(open) = self.open_files.get(inode.ino) {
+            stored = !open.is_unstored();
+            open.detach().await?;
+        }
+        if stored {
+            match self.delete_object(&inode).await {
+                Ok(()) | Err(FsError::Swift(SwiftError::NotFound(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.forget_child(&parent, name);
+        Ok(())
+    }
+
+    fn forget_child(&self, parent: &Inode, name: &str) {
+        self.inodes.remove_name(parent.ino, name);
+        self.dirs.patch(parent.ino, |e| {
+            e.remove(name);
+        });
+    }
+
+    pub async fn mkdir(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        self.check_new_name(&parent, name)?;
+        match self.child(&parent, name).await {
+            Ok(_) => return Err(FsError::Exists),
+            Err(FsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        self.put_marker(format!("{}{name}/", self.inodes.key(&parent)))
+            .await?;
+        let inode = self.inodes.upsert(&parent, name, NodeKind::Dir, None);
+        let child = inode.clone();
+        self.dirs.patch(parent.ino, |e| {
+            e.insert(name.to_string(), child);
+        });
+        // a folder made just now is empty: no need to ask Swift
+        self.dirs.insert(
+            inode.ino,
+            Arc::new(DirSnapshot {
+                fetched: Instant::now(),
+                entries: Default::default(),
+            }),
+        );
+        Ok(self.attr_of(&inode))
+    }
+
+    pub async fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        let dir = match self.child(&parent, name).await {
+            Ok(dir) => dir,
+            // The kernel only asks for a name it has seen: an implicit folder whose
+            // last object was just deleted is already gone, which is what was asked.
+            Err(FsError::NotFound) => {
+                self.forget_child(&parent, name);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if dir.kind != NodeKind::Dir {
+            return Err(FsError::NotADirectory);
+        }
+        let key = self.inodes.key(&dir);
+        let has_children = self.has_objects_below(&key).await?;
+        let has_pending = self.unstored_where(|i| i.parent() == dir.ino);
+        if has_children || has_pending {
+            return Err(FsError::NotEmpty);
+        }
+        // both marker styles; an implicit folder has neither
+        let with_slash = ObjectName::new(key.clone())?;
+        match self
+            .store
+            .delete_object(&self.container, &with_slash)
+            .await
+        {
+            Ok(()) | Err(SwiftError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let without = ObjectName::new(key.trim_end_matches('/').to_string())?;
+        if let Ok(info) = self.store.head_object(&self.container, &without).await
+            && info.meta.directory
+        {
+            self.store.delete_object(&self.container, &without).await?;
+        }
+        self.dirs.invalidate(dir.ino);
+        self.forget_child(&parent, name);
+        Ok(())
+    }
+
+    /// Writes a folder marker (`key` ends in `/`), as swiftclient and rclone do.
+    async fn put_marker(&self, key: String) -> Result<(), FsError> {
+        let marker = ObjectName::new(key)?;
+        self.store
+            .put_object(
+                &self.container,
+                &marker,
+                Bytes::new(),
+                &ObjectMeta::directory(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether any object lies below a folder's key, its own marker aside.
+    async fn has_objects_below(&self, key: &str) -> Result<bool, FsError> {
+        let query = ListQuery {
+            prefix: Some(key.to_string()),
+            limit: Some(2),
+            ..ListQuery::default()
+        };
+        let rows = self.store.list_page(&self.container, &query).await?;
+        Ok(rows.iter().any(|r| r.marker() != key))
+    }
+
+    /// Whether a file below `key` is being written through the mount.
+    fn writing_below(&self, key: &str) -> bool {
+        self.open_files
+            .all()
+            .iter()
+            .any(|f| self.inodes.key(&f.inode).starts_with(key))
+    }
+
+    /// Whether a file created through the mount and not yet uploaded matches.
+    fn unstored_where(&self, matches: impl Fn(&Inode) -> bool) -> bool {
+        self.open_files
+            .unstored()
+            .iter()
+            .any(|f| matches(&f.inode))
+    }
+
+    /// Renames a file (server-side copy, then delete) or a folder (every object
+    /// below it, copied first and deleted after, so a failure half-way loses nothing).
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        no_replace: bool,
+    ) -> Result<(), FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let new_parent = self.dir_inode(new_parent)?;
+        let name = name_str(name)?;
+        let new_name = name_str(new_name)?;
+        if let Some(problem) = super::listing::segment_problem(new_name) {
+            return Err(FsError::InvalidName(problem.into()));
+        }
+        let source = self.child(&parent, name).await?;
+        let target = match self.child(&new_parent, new_name).await {
+            Ok(t) => Some(t),
+            Err(FsError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(t) = &target {
+            if t.ino == source.ino {
+                return Ok(());
+            }
+            if no_replace {
+                return Err(FsError::Exists);
+            }
+            match (source.kind, t.kind) {
+                (NodeKind::File, NodeKind::Dir) => return Err(FsError::IsADirectory),
+                (NodeKind::Dir, NodeKind::File) => return Err(FsError::NotADirectory),
+                _ => {}
+            }
+        }
+        if let Some(open) = target.as_ref().and_then(|t| self.open_files.get(t.ino)) {
+            // the replaced file's open handles keep their own copy, never uploaded
+            open.detach().await?;
+        }
+        match source.kind {
+            NodeKind::File => {
+                self.rename_file(&source, &new_parent, new_name, target.as_deref())
+                    .await?
+            }
+            NodeKind::Dir => {
+                self.rename_dir(&source, &new_parent, new_name, target.as_deref())
+                    .await?
+            }
+        }
+        self.dirs.patch(parent.ino, |e| {
+            e.remove(name);
+        });
+        if let Some(t) = &target {
+            self.inodes.remove_name(new_parent.ino, new_name);
+            if t.kind == NodeKind::Dir {
+                self.dirs.invalidate(t.ino);
+            }
+        }
+        self.inodes.rename(&source, new_parent.ino, new_name);
+        let moved = source.clone();
+        self.dirs.patch(new_parent.ino, |e| {
+            e.insert(new_name.to_string(), moved);
+        });
+        if source.kind == NodeKind::Dir {
+            self.dirs.invalidate(source.ino);
+        }
+        Ok(())
+    }
+
+    async fn rename_file(
+        &self,
+        source: &Arc<Inode>,
+        new_parent: &Inode,
+        new_name: &str,
+        target: Option<&Inode>,
+    ) -> Result<(), FsError> {
+        // A file still being written is stored first, under its current name; its
+        // content stays locked until later writes are pointed at the new name.
+        let open = self.open_files.get(source.ino);
+        let mut content = match &open {
+            Some(f) => Some(f.content().await),
+            None => None,
+        };
+        if let Some(c) = content.as_mut()
+            && let Some(done) = c.commit().await?
+        {
+            source.update_from_commit(done.size, done.etag, done.mtime, done.large);
+        }
+        if let Some(f) = &open {
+            f.mark_stored();
+        }
+        let from = self.object_name(source)?;
+        let to = ObjectName::new(format!("{}{new_name}", self.inodes.key(new_parent)))?;
+        let info = self.store.head_object(&self.container, &from).await?;
+        let is_slo = info.manifest == Some(Manifest::Slo);
+        // segments of a large object being replaced go once the new one is in place
+        let old_segments = match target {
+            Some(_) => match self.store.head_object(&self.container, &to).await {
+                Ok(t) if t.manifest == Some(Manifest::Slo) => {
+                    self.store.slo_segments(&self.container, &to).await?
+                }
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        self.store
+            .copy_object((&self.container, &from), (&self.container, &to), is_slo)
+            .await?;
+        // the copy keeps the segments of a large object: delete the manifest only
+        self.store.delete_object(&self.container, &from).await?;
+        for seg in old_segments {
+            if let Err(e) = self.store.delete_segment(&seg).await {
+                log::warn!("could not delete old segment {seg}: {e}");
+            }
+        }
+        if let Some(c) = content.as_mut() {
+            // later writes through open handles go to the new name
+            c.set_object(to);
+        }
+        Ok(())
+    }
+
+    async fn rename_dir(
+        &self,
+        source: &Arc<Inode>,
+        new_parent: &Inode,
+        new_name: &str,
+        target: Option<&Inode>,
+    ) -> Result<(), FsError> {
+        let from = self.inodes.key(source);
+        let to = format!("{}{new_name}/", self.inodes.key(new_parent));
+        if to.starts_with(&from) {
+            return Err(FsError::InvalidName(
+                "cannot move a folder into itself".into(),
+            ));
+        }
+        if let Some(t) = target {
+            let key = self.inodes.key(t);
+            if self.has_objects_below(&key).await?
+                || self.unstored_where(|i| self.inodes.key(i).starts_with(&key))
+            {
+                return Err(FsError::NotEmpty);
+            }
+        }
+        if self.writing_below(&from) {
+            // files open for writing below would be stored under the old name
+            return Err(FsError::Busy);
+        }
+        let rows = self
+            .store
+            .list_all(
+                &self.container,
+                &ListQuery {
+                    prefix: Some(from.clone()),
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        let names: Vec<String> = rows
+            .into_iter()
+            .filter_map(|r| match r {
+                ListEntry::Object(o) => Some(o.name),
+                ListEntry::Subdir { .. } => None,
+            })
+            .collect();
+        // copy everything first: a failure half-way leaves the source whole
+        for name in &names {
+            let src = ObjectName::new(name.clone())?;
+            let dst = ObjectName::new(format!("{to}{}", &name[from.len()..]))?;
+            let info = self.store.head_object(&self.container, &src).await?;
+            self.store
+                .copy_object(
+                    (&self.container, &src),
+                    (&self.container, &dst),
+                    info.manifest == Some(Manifest::Slo),
+                )
+                .await?;
+        }
+        if names.is_empty() {
+            // an implicit folder made empty by its last file: give it a marker there
+            self.put_marker(to.clone()).await?;
+        }
+        for name in &names {
+            match self
+                .store
+                .delete_object(&self.container, &ObjectName::new(name.clone())?)
+                .await
+            {
+                Ok(()) | Err(SwiftError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        log::info!("renamed folder {from} to {to}: {} objects", names.len());
+        Ok(())
+    }
+
+}
