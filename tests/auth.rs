@@ -7,8 +7,8 @@ use common::v2_identity::{V2Identity, V2IdentityConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use swiftmount::swift::{
-    ClientConfig, ContainerName, Credentials, NameOrId, Secret, SwiftClient, SwiftError, V2Secret,
-    V3Identity,
+    ClientConfig, ContainerName, Credentials, NameOrId, ObjectStore, Secret, SwiftClient,
+    SwiftError, V2Secret, V3Identity,
 };
 use url::Url;
 

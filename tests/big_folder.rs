@@ -36,7 +36,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use swiftmount::swift::{ContainerName, ListEntry, ListQuery, SwiftClient, SwiftError};
+use swiftmount::swift::{
+    ContainerName, ListEntry, ListQuery, ObjectStore, SwiftClient, SwiftError,
+};
 
 const DEFAULT_COUNT: usize = 100_000;
 /// The folder holding the objects; the container's root holds only it.
@@ -535,7 +537,7 @@ fn run(
         for (f, data) in &fx.with_content {
             let o = obj(&format!("{DIR}/{f}"));
             let data = Bytes::from(data.clone());
-            client.put_object(&t.name, &o, data, &[]).await.unwrap();
+            client.put_raw(&t.name, &o, data, &[]).await.unwrap();
         }
     });
     let fill_time = started.elapsed();

@@ -10,7 +10,8 @@ use common::lab::{self, obj};
 use std::sync::Arc;
 use std::time::Duration;
 use swiftmount::swift::{
-    ClientConfig, ContainerName, Credentials, ListQuery, Secret, SwiftClient, SwiftError,
+    ClientConfig, ContainerName, Credentials, ListQuery, ObjectStore, Secret, SwiftClient,
+    SwiftError,
 };
 use url::Url;
 
@@ -44,7 +45,7 @@ async fn transient_errors_are_retried_until_success() {
     client.create_container(&c).await.unwrap();
     proxy.fail_next(3, 500);
     client
-        .put_object(&c, &obj("a"), Bytes::from_static(b"hello"), &[])
+        .put_raw(&c, &obj("a"), Bytes::from_static(b"hello"), &[])
         .await
         .unwrap();
     proxy.fail_next(2, 502);

@@ -5,7 +5,10 @@ mod common;
 use bytes::Bytes;
 use common::lab::{self, TestContainer, obj};
 use futures::StreamExt;
-use swiftmount::swift::{ListEntry, ListQuery, Manifest, SloSegment, SwiftError};
+use std::time::{Duration, SystemTime};
+use swiftmount::swift::{
+    ListEntry, ListQuery, Manifest, ObjectMeta, ObjectStore, SloSegment, SwiftError,
+};
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -29,7 +32,7 @@ async fn object_round_trip_with_awkward_names() {
     for (i, name) in names.iter().enumerate() {
         let data = Bytes::from(pattern(1000 + i, i as u8));
         t.client
-            .put_object(
+            .put_raw(
                 &t.name,
                 &obj(name),
                 data.clone(),
@@ -40,8 +43,8 @@ async fn object_round_trip_with_awkward_names() {
         let info = t.client.head_object(&t.name, &obj(name)).await.unwrap();
         assert_eq!(info.size, data.len() as u64, "{name}");
         assert_eq!(
-            info.meta.get("mtime").map(String::as_str),
-            Some("1700000000.5")
+            info.meta.mtime,
+            swiftmount::swift::parse_time("1700000000.5")
         );
         let got = t
             .client
@@ -70,7 +73,7 @@ async fn ranged_reads_and_streams() {
     let data = pattern(3 << 20, 7);
     let o = obj("big");
     t.client
-        .put_object(&t.name, &o, Bytes::from(data.clone()), &[])
+        .put_raw(&t.name, &o, Bytes::from(data.clone()), &[])
         .await
         .unwrap();
     let got = t
@@ -94,6 +97,7 @@ async fn ranged_reads_and_streams() {
         body.extend_from_slice(&chunk.unwrap());
     }
     assert_eq!(&body[..], &data[100..200]);
+    drop(s);
     let err = t
         .client
         .get_range(
@@ -144,7 +148,13 @@ async fn streaming_put_chunked_and_sized() {
     };
     let md5 = t
         .client
-        .put_object_stream(&t.name, &obj("chunked"), chunks(), None, &[])
+        .put_object_stream(
+            &t.name,
+            &obj("chunked"),
+            chunks().boxed(),
+            None,
+            &ObjectMeta::default(),
+        )
         .await
         .unwrap();
     assert_eq!(md5.len(), 32);
@@ -152,9 +162,9 @@ async fn streaming_put_chunked_and_sized() {
         .put_object_stream(
             &t.name,
             &obj("sized"),
-            chunks(),
+            chunks().boxed(),
             Some(data.len() as u64),
-            &[],
+            &ObjectMeta::default(),
         )
         .await
         .unwrap();
@@ -170,7 +180,13 @@ async fn streaming_put_chunked_and_sized() {
     ]);
     let err = t
         .client
-        .put_object_stream(&t.name, &obj("broken"), failing, None, &[])
+        .put_object_stream(
+            &t.name,
+            &obj("broken"),
+            failing.boxed(),
+            None,
+            &ObjectMeta::default(),
+        )
         .await
         .unwrap_err();
     assert!(err.is_transient(), "{err:?}");
@@ -198,7 +214,7 @@ async fn listing_with_prefix_delimiter_and_pages() {
     ]);
     for n in &names {
         t.client
-            .put_object(&t.name, &obj(n), Bytes::from_static(b"x"), &[])
+            .put_raw(&t.name, &obj(n), Bytes::from_static(b"x"), &[])
             .await
             .unwrap();
     }
@@ -247,7 +263,7 @@ async fn copy_delete_and_slo() {
     for (i, p) in parts.iter().enumerate() {
         let name = format!("big/{i:08}");
         let etag = client
-            .put_object(&segs.name, &obj(&name), Bytes::from(p.clone()), &[])
+            .put_raw(&segs.name, &obj(&name), Bytes::from(p.clone()), &[])
             .await
             .unwrap();
         manifest.push(SloSegment {
@@ -257,7 +273,7 @@ async fn copy_delete_and_slo() {
         });
     }
     client
-        .put_slo_manifest(&t.name, &obj("big file"), &manifest, &[])
+        .put_slo_manifest(&t.name, &obj("big file"), &manifest, &ObjectMeta::default())
         .await
         .unwrap();
     let whole: Vec<u8> = parts.concat();
@@ -314,7 +330,7 @@ async fn copy_delete_and_slo() {
 
     // plain copy and delete
     client
-        .put_object(&t.name, &obj("a"), Bytes::from_static(b"hello"), &[])
+        .put_raw(&t.name, &obj("a"), Bytes::from_static(b"hello"), &[])
         .await
         .unwrap();
     client
@@ -346,7 +362,7 @@ async fn account_and_metadata() {
     let t = TestContainer::new(client.clone(), "meta").await;
     let o = obj("m");
     client
-        .put_object(
+        .put_raw(
             &t.name,
             &o,
             Bytes::from_static(b"abc"),
@@ -355,13 +371,20 @@ async fn account_and_metadata() {
         .await
         .unwrap();
     client
-        .post_object(&t.name, &o, &[("x-object-meta-mtime", "42".into())])
+        .post_object(
+            &t.name,
+            &o,
+            &ObjectMeta::with_mtime(SystemTime::UNIX_EPOCH + Duration::from_secs(42)),
+        )
         .await
         .unwrap();
     let info = client.head_object(&t.name, &o).await.unwrap();
-    assert_eq!(info.meta.get("mtime").map(String::as_str), Some("42"));
+    assert_eq!(
+        info.meta.mtime,
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(42))
+    );
     assert!(
-        !info.meta.contains_key("color"),
+        !info.meta.other.contains_key("color"),
         "POST replaces all metadata"
     );
     let account = client.account_info().await.unwrap();

@@ -8,7 +8,7 @@ use common::mount::Mount;
 use rand::{Rng, SeedableRng};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use swiftmount::swift::SwiftError;
+use swiftmount::swift::{ObjectStore, SwiftError};
 
 fn content(i: usize) -> Vec<u8> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);

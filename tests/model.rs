@@ -32,7 +32,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::io::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use swiftmount::swift::{ContainerName, ListEntry, ListQuery};
+use swiftmount::swift::{ContainerName, ListEntry, ListQuery, ObjectStore};
 
 /// Small segments so that a large file is a few segments only.
 const SEGMENT_MIB: &str = "8";

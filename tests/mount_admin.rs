@@ -34,7 +34,7 @@ impl Drop for Installed {
 async fn mount_command_with_fstab_options() {
     let t = TestContainer::new(lab::client(lab::tempauth()), "adm-mount").await;
     t.client
-        .put_object(
+        .put_raw(
             &t.name,
             &lab::obj("dir/file"),
             bytes::Bytes::from_static(b"via mount(8)"),
@@ -92,7 +92,7 @@ fn ls_as_nobody(dir: &std::path::Path) -> std::process::Output {
 async fn private_unless_allow_other() {
     let t = TestContainer::new(lab::client(lab::tempauth()), "adm-private").await;
     t.client
-        .put_object(
+        .put_raw(
             &t.name,
             &lab::obj("visible"),
             bytes::Bytes::from_static(b"x"),

@@ -7,6 +7,7 @@ use common::fault_proxy::FaultProxy;
 use common::lab::{self, TestContainer, obj, random_bytes as data};
 use common::mount::{Mount, tempauth_env_via};
 use std::fs;
+use swiftmount::swift::ObjectStore;
 
 async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy, extra: &[&str]) -> Mount {
     Mount::with_env(t.name.as_str(), extra, &tempauth_env_via(&proxy.base_url()))
@@ -14,7 +15,7 @@ async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy, extra: &[&str]) ->
 
 async fn put(t: &TestContainer, name: &str, content: &[u8]) {
     t.client
-        .put_object(
+        .put_raw(
             &t.name,
             &obj(name),
             bytes::Bytes::copy_from_slice(content),

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use swiftmount::swift::ObjectStore;
 
 /// close(2) itself, so that an error it returns is seen (dropping a File ignores it).
 fn close_checked(f: File) -> std::io::Result<()> {

@@ -19,7 +19,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use swiftmount::swift::{ListEntry, ListQuery, SloSegment, SwiftClient};
+use swiftmount::swift::{ListEntry, ListQuery, ObjectMeta, ObjectStore, SloSegment, SwiftClient};
 
 type Headers = Vec<(&'static str, String)>;
 
@@ -67,7 +67,7 @@ async fn put_all(t: &TestContainer, objects: Vec<(String, Vec<u8>, Headers)>) {
             let c = t.name.clone();
             async move {
                 client
-                    .put_object(&c, &obj(&name), Bytes::from(data), &headers)
+                    .put_raw(&c, &obj(&name), Bytes::from(data), &headers)
                     .await
                     .unwrap_or_else(|e| panic!("PUT {name}: {e}"));
             }
@@ -103,7 +103,7 @@ async fn make_slo(
     for (i, p) in parts.iter().enumerate() {
         let seg = format!("{seg_prefix}/{i:08}");
         let etag = client
-            .put_object(&segs.name, &obj(&seg), Bytes::from(p.clone()), &[])
+            .put_raw(&segs.name, &obj(&seg), Bytes::from(p.clone()), &[])
             .await
             .unwrap();
         manifest.push(SloSegment {
@@ -113,7 +113,7 @@ async fn make_slo(
         });
     }
     client
-        .put_slo_manifest(&t.name, &obj(name), &manifest, &[])
+        .put_slo_manifest(&t.name, &obj(name), &manifest, &ObjectMeta::default())
         .await
         .unwrap();
     parts.concat()
@@ -567,7 +567,7 @@ async fn whole_file_reads_plain_slo_dlo() {
     ];
     for (i, p) in dlo_parts.iter().enumerate() {
         client
-            .put_object(
+            .put_raw(
                 &segs.name,
                 &obj(&format!("dlo/{i:03}")),
                 Bytes::from(p.clone()),
@@ -577,7 +577,7 @@ async fn whole_file_reads_plain_slo_dlo() {
             .unwrap();
     }
     client
-        .put_object(
+        .put_raw(
             &t.name,
             &obj("dlo.bin"),
             Bytes::new(),
@@ -1123,7 +1123,7 @@ async fn background_mode_mounts_and_exits_on_unmount() {
         .await
         .unwrap();
     t.client
-        .put_object(
+        .put_raw(
             &t.name,
             &obj("hello.txt"),
             Bytes::from_static(b"HELLO, WORLD"),
@@ -1132,7 +1132,7 @@ async fn background_mode_mounts_and_exits_on_unmount() {
         .await
         .unwrap();
     t.client
-        .put_object(
+        .put_raw(
             &t.name,
             &obj("stale.txt"),
             Bytes::from_static(b"version 2"),

@@ -14,6 +14,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+use swiftmount::swift::ObjectStore;
 
 /// Where the proxies forward to: the plain-HTTP Swift proxy that also does tempauth.
 fn upstream() -> String {
@@ -373,7 +374,7 @@ async fn mount_over_tls_with_private_ca() {
     let t = TestContainer::new(lab::client(lab::tempauth()), "tls-mount").await;
     let data = lab::random_bytes(3 << 20, 42);
     t.client
-        .put_object(
+        .put_raw(
             &t.name,
             &obj("dir/data.bin"),
             Bytes::from(data.clone()),

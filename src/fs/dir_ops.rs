@@ -178,11 +178,7 @@ impl SwiftFs {
         }
         // both marker styles; an implicit folder has neither
         let with_slash = ObjectName::new(key.clone())?;
-        match self
-            .store
-            .delete_object(&self.container, &with_slash)
-            .await
-        {
+        match self.store.delete_object(&self.container, &with_slash).await {
             Ok(()) | Err(SwiftError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -232,10 +228,7 @@ impl SwiftFs {
 
     /// Whether a file created through the mount and not yet uploaded matches.
     fn unstored_where(&self, matches: impl Fn(&Inode) -> bool) -> bool {
-        self.open_files
-            .unstored()
-            .iter()
-            .any(|f| matches(&f.inode))
+        self.open_files.unstored().iter().any(|f| matches(&f.inode))
     }
 
     /// Renames a file (server-side copy, then delete) or a folder (every object
@@ -435,5 +428,4 @@ impl SwiftFs {
         log::info!("renamed folder {from} to {to}: {} objects", names.len());
         Ok(())
     }
-
 }

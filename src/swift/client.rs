@@ -12,10 +12,10 @@ use super::types::{AccountInfo, ContainerInfo, ListEntry, ObjectInfo, SloSegment
 use super::{ContainerName, ObjectMeta, ObjectName};
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
-use std::os::unix::fs::FileExt;
 use md5::{Digest, Md5};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -385,6 +385,31 @@ impl SwiftClient {
         Ok(())
     }
 
+    /// PUTs an object held in memory with headers of the caller's choosing, as other
+    /// tools write them (the filesystem writes [`ObjectMeta`] through
+    /// [`ObjectStore::put_object`]). Swift checks the MD5 we send (`ETag`), so a
+    /// corrupted transfer is refused rather than stored; the request is retried.
+    pub async fn put_raw(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+        data: Bytes,
+        headers: &[(&str, String)],
+    ) -> Result<String, SwiftError> {
+        let md5 = hex(&Md5::digest(&data));
+        // an empty body would otherwise go without a length, which Swift refuses (411)
+        let mut spec = RequestSpec::new(Method::PUT, Some(c), Some(o))
+            .header("etag", &md5)?
+            .header("content-length", &data.len().to_string())?;
+        for (k, v) in headers {
+            spec = spec.header(k, v)?;
+        }
+        spec.body = Some(data);
+        let resp = self.execute(&spec).await?;
+        check_etag(&spec.what(), &md5, resp.headers())?;
+        Ok(md5)
+    }
+
     /// One GET, retried until a response comes (its body is the caller's).
     async fn get_response(
         &self,
@@ -500,7 +525,12 @@ impl BodyResume<'_> {
                     let range = self.pos..self.end;
                     match self
                         .client
-                        .get_response(&self.container, &self.object, Some(&range), self.pin.as_deref())
+                        .get_response(
+                            &self.container,
+                            &self.object,
+                            Some(&range),
+                            self.pin.as_deref(),
+                        )
                         .await
                     {
                         Ok(resp) => {
@@ -626,8 +656,6 @@ impl ObjectStore for SwiftClient {
         Ok(ObjectStream { info, body })
     }
 
-    /// Swift checks the MD5 we send (`ETag`), so a corrupted transfer is refused
-    /// rather than stored; the request is retried.
     async fn put_object(
         &self,
         c: &ContainerName,
@@ -635,15 +663,12 @@ impl ObjectStore for SwiftClient {
         data: Bytes,
         meta: &ObjectMeta,
     ) -> Result<String, SwiftError> {
-        let md5 = hex(&Md5::digest(&data));
-        // an empty body would otherwise go without a length, which Swift refuses (411)
-        let mut spec = Self::put_spec(c, o, meta)?
-            .header("etag", &md5)?
-            .header("content-length", &data.len().to_string())?;
-        spec.body = Some(data);
-        let resp = self.execute(&spec).await?;
-        check_etag(&spec.what(), &md5, resp.headers())?;
-        Ok(md5)
+        let headers = meta.headers();
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        self.put_raw(c, o, data, &headers).await
     }
 
     async fn put_file_range(

@@ -95,10 +95,7 @@ impl ObjectMeta {
         let meta_mtime = other.remove(MTIME_META);
         let listed = content_type.map(ListedMeta::parse).unwrap_or_default();
         ObjectMeta {
-            mtime: meta_mtime
-                .as_deref()
-                .and_then(parse_time)
-                .or(listed.mtime),
+            mtime: meta_mtime.as_deref().and_then(parse_time).or(listed.mtime),
             directory: listed.directory,
             content_type: content_type
                 .map(base_type)

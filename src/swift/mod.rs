@@ -21,13 +21,13 @@ pub use auth::{
 pub use client::{ClientConfig, SwiftClient};
 pub use error::SwiftError;
 pub use metadata::{ListedMeta, ObjectMeta, parse_time};
+pub use names::{ContainerName, ObjectName};
 pub use retry::RetryPolicy;
+pub use secret::Secret;
 pub use store::{
     ByteRange, FileRange, ListQuery, ObjectStore, ObjectStream, SegmentNames, SegmentPath,
     UploadBody,
 };
-pub use names::{ContainerName, ObjectName};
-pub use secret::Secret;
 pub use types::{
     AccountInfo, ContainerInfo, ListEntry, ListedObject, Manifest, ObjectInfo, SloSegment,
 };

@@ -100,7 +100,11 @@ mod tests {
             })
             .await;
         assert!(matches!(r, Err(SwiftError::NotFound(_))));
-        assert_eq!(calls.load(Ordering::Relaxed), 1, "a final answer is not repeated");
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            1,
+            "a final answer is not repeated"
+        );
     }
 
     #[test]

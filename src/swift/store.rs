@@ -84,8 +84,11 @@ pub trait ObjectStore: Send + Sync {
         }
     }
 
-    async fn head_object(&self, c: &ContainerName, o: &ObjectName)
-    -> Result<ObjectInfo, SwiftError>;
+    async fn head_object(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+    ) -> Result<ObjectInfo, SwiftError>;
 
     /// GETs an object or a range of it. With `if_match`, a changed object is refused
     /// ([`SwiftError::PreconditionFailed`]) instead of mixing two versions.
@@ -295,6 +298,10 @@ mod tests {
         assert!(first.object.as_str().starts_with("a/b/slo/"));
         assert!(first.object.as_str().ends_with("/00000000"));
         let other = SegmentNames::new(&c, &ObjectName::new("a/b").unwrap());
-        assert_ne!(other.segment(0).unwrap(), first, "each upload has its own names");
+        assert_ne!(
+            other.segment(0).unwrap(),
+            first,
+            "each upload has its own names"
+        );
     }
 }

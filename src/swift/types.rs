@@ -1,9 +1,9 @@
 //! What Swift tells us about accounts, containers and objects.
 
+use super::{ListedMeta, ObjectMeta};
 use chrono::NaiveDateTime;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
-use super::{ListedMeta, ObjectMeta};
 use std::time::SystemTime;
 
 /// Account totals from `HEAD <storage-url>`; quotas from the account-quotas middleware.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use swiftmount::swift::{
     ClientConfig, ContainerName, Credentials, EndpointFilter, Interface, ListEntry, ListQuery,
-    NameOrId, ObjectName, Secret, SwiftClient, V3Identity, V3Project,
+    NameOrId, ObjectName, ObjectStore, Secret, SwiftClient, V3Identity, V3Project,
 };
 use url::Url;
 
