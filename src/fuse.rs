@@ -174,6 +174,11 @@ impl Filesystem for FuseAdapter {
         Ok(())
     }
 
+    // Inodes the kernel no longer holds may go (batch_forget's default calls this).
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup);
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         // most lookups follow a listing (ls -l, find, cp -r): answer those at once
         if let Some(result) = self.fs.lookup_cached(parent.0, name) {
@@ -412,7 +417,7 @@ impl Filesystem for FuseAdapter {
     ) {
         // entries go straight into the kernel's buffer until it is full; the kernel
         // asks again from the last offset it got
-        let result = self.fs.readdir(ino.0, fh.0, offset, |e, next| {
+        let result = self.fs.readdir(ino.0, fh.0, offset, false, |e, next| {
             reply.add(INodeNo(e.attr.ino), next, file_type(e.attr.kind), &e.name)
         });
         answer("readdir", ino.0, reply, result, |reply, ()| reply.ok());
@@ -427,7 +432,7 @@ impl Filesystem for FuseAdapter {
         mut reply: ReplyDirectoryPlus,
     ) {
         let ttl = self.fs.attr_ttl();
-        let result = self.fs.readdir(ino.0, fh.0, offset, |e, next| {
+        let result = self.fs.readdir(ino.0, fh.0, offset, true, |e, next| {
             let attr = file_attr(&e.attr);
             reply.add(
                 INodeNo(e.attr.ino),

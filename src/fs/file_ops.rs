@@ -181,7 +181,7 @@ impl SwiftFs {
                     opener,
                 };
                 let opened = self.open(existing.ino, mode).await?;
-                return Ok((self.attr_of(&existing), opened));
+                return Ok((self.entry_for_kernel(&existing), opened));
             }
             Err(FsError::NotFound) => {}
             Err(e) => return Err(e),
@@ -203,7 +203,7 @@ impl SwiftFs {
             keep_cache: false,
             attr_changed: false,
         };
-        Ok((self.attr_of(&inode), opened))
+        Ok((self.entry_for_kernel(&inode), opened))
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {

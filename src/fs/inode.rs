@@ -1,15 +1,21 @@
-//! Inodes: a number for each path seen, stable for the life of the mount.
+//! Inodes: a number for each path the kernel or the mount is using.
 //!
 //! Number and kind never change; the place (parent and name) changes only by rename,
 //! and the object key is derived from it, so renaming a folder moves everything below
 //! it at once. What Swift says about the object (size, mtime, ETag) lives behind a lock
 //! and is refreshed from listings and HEADs. A path that turns from file into folder
 //! (or back) gets a new inode, so the kernel never sees an inode change kind.
+//!
+//! An inode lives while something uses it: the kernel (its lookup count, given back
+//! by `forget`), a cached listing, an open handle, or a child (each inode holds its
+//! parent). Then it goes, and the same path looked up again later gets a new number:
+//! memory is bounded by what the kernel and the listing cache hold, not by every path
+//! ever seen.
 
 use super::listing::FileMeta;
 use crate::swift::ObjectInfo;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Instant, SystemTime};
 
 pub const ROOT_INO: u64 = 1;
@@ -50,13 +56,20 @@ pub struct Inode {
 
 #[derive(Clone, Debug)]
 struct Place {
-    parent: u64,
+    /// `None` for the root.
+    parent: Option<Arc<Inode>>,
     name: String,
 }
 
 impl Inode {
+    /// The parent's number (the root is its own parent).
     pub fn parent(&self) -> u64 {
-        self.place.lock().expect("inode place").parent
+        self.place
+            .lock()
+            .expect("inode place")
+            .parent
+            .as_ref()
+            .map_or(ROOT_INO, |p| p.ino)
     }
 
     pub fn name(&self) -> String {
@@ -139,19 +152,31 @@ impl Inode {
     }
 }
 
-#[derive(Default)]
 struct Table {
-    by_ino: HashMap<u64, Arc<Inode>>,
-    by_name: HashMap<(u64, String), u64>,
+    by_ino: HashMap<u64, Weak<Inode>>,
+    by_name: HashMap<(u64, String), Weak<Inode>>,
+    /// Inodes the kernel was told about, with its lookup count: kept alive until it
+    /// forgets them.
+    kernel: HashMap<u64, (Arc<Inode>, u64)>,
     next: u64,
+    /// Live entries after the last sweep of dead ones: the next sweep comes when the
+    /// maps have grown well past it, so sweeping costs O(1) per inode made.
+    swept_len: usize,
 }
 
-/// All inodes of the mount. Entries live as long as the mount: a path keeps its
-/// number, which tools that compare inode numbers (rsync, tar, find) rely on.
+/// The inodes of the mount.
 pub struct InodeTable {
     table: Mutex<Table>,
+    root: Arc<Inode>,
     root_key: String,
     created: SystemTime,
+}
+
+/// Inodes the table knows, and how many of them the kernel holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InodeCounts {
+    pub known: usize,
+    pub kernel: usize,
 }
 
 impl InodeTable {
@@ -161,47 +186,59 @@ impl InodeTable {
             ino: ROOT_INO,
             kind: NodeKind::Dir,
             place: Mutex::new(Place {
-                parent: ROOT_INO,
+                parent: None,
                 name: String::new(),
             }),
             state: Mutex::new(new_state(created)),
         });
         let mut table = Table {
+            by_ino: HashMap::new(),
+            by_name: HashMap::new(),
+            kernel: HashMap::new(),
             next: ROOT_INO + 1,
-            ..Table::default()
+            swept_len: 0,
         };
-        table.by_ino.insert(ROOT_INO, root);
+        table.by_ino.insert(ROOT_INO, Arc::downgrade(&root));
         InodeTable {
             table: Mutex::new(table),
+            root,
             root_key,
             created,
         }
     }
 
     pub fn get(&self, ino: u64) -> Option<Arc<Inode>> {
+        if ino == ROOT_INO {
+            return Some(self.root.clone());
+        }
         self.table
             .lock()
             .expect("inode table")
             .by_ino
-            .get(&ino)
-            .cloned()
+            .get(&ino)?
+            .upgrade()
     }
 
     /// The object name of a file, or the listing prefix of a folder (`""` or ending
     /// in `/`): the root's key, then each name on the way down.
     pub fn key(&self, inode: &Inode) -> String {
-        let t = self.table.lock().expect("inode table");
         let mut names = Vec::new();
-        let mut cur = inode.ino;
-        while cur != ROOT_INO {
-            let Some(node) = t.by_ino.get(&cur) else {
-                break;
-            };
-            let place = node.place.lock().expect("inode place").clone();
-            names.push(place.name);
-            cur = place.parent;
+        let mut cur = {
+            let place = inode.place.lock().expect("inode place");
+            names.push(place.name.clone());
+            place.parent.clone()
+        };
+        while let Some(node) = cur {
+            let place = node.place.lock().expect("inode place");
+            if place.parent.is_some() {
+                names.push(place.name.clone());
+            }
+            cur = place.parent.clone();
         }
         let mut key = self.root_key.clone();
+        if inode.ino == ROOT_INO {
+            return key;
+        }
         for name in names.iter().rev() {
             key.push_str(name);
             key.push('/');
@@ -216,7 +253,7 @@ impl InodeTable {
     /// path changed kind), updated from the listing row when one is given.
     pub fn upsert(
         &self,
-        parent: &Inode,
+        parent: &Arc<Inode>,
         name: &str,
         kind: NodeKind,
         meta: Option<&FileMeta>,
@@ -227,9 +264,8 @@ impl InodeTable {
             let existing = t
                 .by_name
                 .get(&key)
-                .and_then(|ino| t.by_ino.get(ino))
-                .filter(|i| i.kind == kind)
-                .cloned();
+                .and_then(Weak::upgrade)
+                .filter(|i| i.kind == kind);
             match existing {
                 Some(i) => i,
                 None => {
@@ -239,13 +275,14 @@ impl InodeTable {
                         ino,
                         kind,
                         place: Mutex::new(Place {
-                            parent: parent.ino,
+                            parent: Some(parent.clone()),
                             name: name.to_string(),
                         }),
                         state: Mutex::new(new_state(self.created)),
                     });
-                    t.by_ino.insert(ino, inode.clone());
-                    t.by_name.insert(key, ino);
+                    t.by_ino.insert(ino, Arc::downgrade(&inode));
+                    t.by_name.insert(key, Arc::downgrade(&inode));
+                    t.sweep_if_due();
                     inode
                 }
             }
@@ -254,6 +291,43 @@ impl InodeTable {
             inode.update_from_listing(meta, self.created);
         }
         inode
+    }
+
+    /// The kernel was handed `inode` (a lookup, create, mkdir or readdirplus entry):
+    /// it holds one more reference until it forgets it.
+    pub fn remember(&self, inode: &Arc<Inode>) {
+        if inode.ino == ROOT_INO {
+            return;
+        }
+        let mut t = self.table.lock().expect("inode table");
+        t.kernel
+            .entry(inode.ino)
+            .or_insert_with(|| (inode.clone(), 0))
+            .1 += 1;
+    }
+
+    /// The kernel gives back `n` references to `ino`; at none, the inode lives on
+    /// only while something else uses it.
+    pub fn forget(&self, ino: u64, n: u64) {
+        let mut t = self.table.lock().expect("inode table");
+        let Some((_, count)) = t.kernel.get_mut(&ino) else {
+            return;
+        };
+        *count = count.saturating_sub(n);
+        if *count == 0 {
+            t.kernel.remove(&ino);
+            t.sweep_if_due();
+        }
+    }
+
+    /// How many inodes are known, and held by the kernel.
+    pub fn counts(&self) -> InodeCounts {
+        let mut t = self.table.lock().expect("inode table");
+        t.sweep();
+        InodeCounts {
+            known: t.by_ino.len(),
+            kernel: t.kernel.len(),
+        }
     }
 
     /// Forgets the name (after unlink or rmdir); a new file of that name gets a new
@@ -267,18 +341,54 @@ impl InodeTable {
     }
 
     /// Moves an inode to a new place; whatever had that name loses it.
-    pub fn rename(&self, inode: &Inode, new_parent: u64, new_name: &str) {
+    pub fn rename(&self, inode: &Arc<Inode>, new_parent: &Arc<Inode>, new_name: &str) {
         let mut t = self.table.lock().expect("inode table");
         let mut place = inode.place.lock().expect("inode place");
-        t.by_name.remove(&(place.parent, place.name.clone()));
-        t.by_name
-            .insert((new_parent, new_name.to_string()), inode.ino);
+        let old_parent = place.parent.as_ref().map_or(ROOT_INO, |p| p.ino);
+        t.by_name.remove(&(old_parent, place.name.clone()));
+        t.by_name.insert(
+            (new_parent.ino, new_name.to_string()),
+            Arc::downgrade(inode),
+        );
         *place = Place {
-            parent: new_parent,
+            parent: Some(new_parent.clone()),
             name: new_name.to_string(),
         };
     }
 }
+
+impl Table {
+    fn sweep_if_due(&mut self) {
+        if self.by_ino.len() > 2 * self.swept_len + 1024 {
+            self.sweep();
+        }
+    }
+
+    /// Drops the entries of inodes nothing uses any more.
+    fn sweep(&mut self) {
+        let before = self.by_ino.len();
+        self.by_ino.retain(|_, w| w.strong_count() > 0);
+        self.by_name.retain(|_, w| w.strong_count() > 0);
+        self.swept_len = self.by_ino.len();
+        if before - self.swept_len > 10_000 {
+            log::debug!("{} inodes no longer used", before - self.swept_len);
+            give_memory_back();
+        }
+    }
+}
+
+/// Returns freed heap memory to the system: a folder of 100,000 entries forgotten
+/// leaves small freed blocks that glibc would otherwise keep for the process.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn give_memory_back() {
+    // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_memory_back() {}
 
 fn new_state(t: SystemTime) -> NodeState {
     NodeState {
@@ -324,11 +434,43 @@ mod tests {
             (dir.ino, "pre/a/b")
         );
         // renaming the folder moves what is below it
-        t.rename(&dir, ROOT_INO, "z");
+        t.rename(&dir, &root, "z");
         assert_eq!(t.key(&child), "pre/z/b");
         assert_eq!(t.upsert(&root, "z", NodeKind::Dir, None).ino, dir.ino);
         t.remove_name(ROOT_INO, "z");
         assert_ne!(t.upsert(&root, "z", NodeKind::Dir, None).ino, dir.ino);
+    }
+
+    #[test]
+    fn inodes_go_once_nothing_uses_them() {
+        let t = InodeTable::new(String::new());
+        let root = t.get(ROOT_INO).unwrap();
+        let dir = t.upsert(&root, "d", NodeKind::Dir, None);
+        let file = t.upsert(&dir, "f", NodeKind::File, None);
+        let (d, f) = (dir.ino, file.ino);
+        t.remember(&dir);
+        t.remember(&file);
+        t.remember(&file);
+        drop((dir, file));
+        assert!(t.get(f).is_some(), "the kernel still holds it");
+        t.forget(f, 1);
+        assert!(t.get(f).is_some(), "one reference left");
+        t.forget(d, 1);
+        assert!(t.get(d).is_some(), "a child holds its parent");
+        assert_eq!(t.key(&t.get(f).unwrap()), "d/f");
+        t.forget(f, 1);
+        assert!(t.get(f).is_none() && t.get(d).is_none());
+        assert_eq!(
+            t.counts(),
+            InodeCounts {
+                known: 1,
+                kernel: 0
+            }
+        );
+        // the same path again is a new inode
+        let again = t.upsert(&root, "d", NodeKind::Dir, None);
+        assert_ne!(again.ino, d);
+        assert!(t.get(ROOT_INO).is_some(), "the root never goes");
     }
 
     #[test]

@@ -235,9 +235,26 @@ impl SwiftFs {
         Some(
             snap.entries
                 .get(name)
-                .map(|inode| self.attr_of(inode))
+                .map(|inode| self.entry_for_kernel(inode))
                 .ok_or(FsError::NotFound),
         )
+    }
+
+    /// The attributes of an inode handed to the kernel as an entry (a lookup, create,
+    /// mkdir or readdirplus): it holds the inode until it forgets it.
+    fn entry_for_kernel(&self, inode: &Arc<Inode>) -> Attr {
+        self.inodes.remember(inode);
+        self.attr_of(inode)
+    }
+
+    /// The kernel gives back `n` references to `ino` (FUSE `forget`).
+    pub fn forget(&self, ino: u64, n: u64) {
+        self.inodes.forget(ino, n);
+    }
+
+    /// How many inodes the mount knows, and how many of them the kernel holds.
+    pub fn inode_counts(&self) -> inode::InodeCounts {
+        self.inodes.counts()
     }
 
     pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
@@ -248,12 +265,12 @@ impl SwiftFs {
             e => e,
         })?;
         let inode = self.child(&parent, name).await?;
-        Ok(self.attr_of(&inode))
+        Ok(self.entry_for_kernel(&inode))
     }
 
     /// One name without listing the whole parent: a HEAD of the object and a
     /// one-row listing under `name/`, at the same time. A folder wins over a file.
-    async fn lookup_remote(&self, parent: &Inode, name: &str) -> Result<Arc<Inode>, FsError> {
+    async fn lookup_remote(&self, parent: &Arc<Inode>, name: &str) -> Result<Arc<Inode>, FsError> {
         if let Some(open) = self
             .open_files
             .unstored()
