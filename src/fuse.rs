@@ -174,9 +174,10 @@ impl Filesystem for FuseAdapter {
         Ok(())
     }
 
-    // Inodes the kernel no longer holds may go (batch_forget's default calls this).
+    // Inodes the kernel no longer holds may go. (fuser 0.18 keeps the type of
+    // batch_forget's argument private; its default calls this for each inode.)
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        self.fs.forget(ino.0, nlookup);
+        self.fs.forget([(ino.0, nlookup)]);
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
@@ -454,12 +455,8 @@ impl Filesystem for FuseAdapter {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        // the last handle of a changed file may still upload: answer once it has
-        let fs = self.fs.clone();
-        self.runtime.spawn(async move {
-            fs.release(fh.0).await;
-            reply.ok();
-        });
+        self.fs.release_dir(fh.0);
+        reply.ok();
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {

@@ -90,6 +90,10 @@ impl SwiftFs {
         Ok(())
     }
 
+    pub fn release_dir(&self, fh: u64) {
+        self.handles.remove(fh);
+    }
+
     /// Deletes an object; a large object goes with its segments.
     async fn delete_object(&self, inode: &Inode) -> Result<(), FsError> {
         let object = self.object_name(inode)?;

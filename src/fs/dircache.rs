@@ -27,7 +27,12 @@ pub struct DirCache {
 struct Inner {
     lru: LruCache<u64, Arc<DirSnapshot>>,
     total_entries: usize,
+    /// When expired listings were last dropped.
+    swept: Instant,
 }
+
+/// Expired listings are looked for at most this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl DirCache {
     pub fn new(ttl: Duration, max_dirs: usize, max_entries: usize) -> Self {
@@ -37,6 +42,7 @@ impl DirCache {
             inner: Mutex::new(Inner {
                 lru: LruCache::new(NonZeroUsize::new(max_dirs.max(1)).expect("max(1)")),
                 total_entries: 0,
+                swept: Instant::now(),
             }),
         }
     }
@@ -85,6 +91,28 @@ impl DirCache {
         let before = entries.len();
         change(entries);
         inner.total_entries = inner.total_entries + entries.len() - before;
+    }
+
+    /// Drops every listing older than the TTL (they are otherwise dropped only when
+    /// asked for, or pushed out by newer ones). At most once a second.
+    pub fn drop_expired(&self) {
+        let mut guard = self.inner.lock().expect("dir cache");
+        let inner = &mut *guard;
+        if inner.swept.elapsed() < SWEEP_EVERY {
+            return;
+        }
+        inner.swept = Instant::now();
+        let expired: Vec<u64> = inner
+            .lru
+            .iter()
+            .filter(|(_, snap)| snap.fetched.elapsed() >= self.ttl)
+            .map(|(dir, _)| *dir)
+            .collect();
+        for dir in expired {
+            if let Some(old) = inner.lru.pop(&dir) {
+                inner.total_entries -= old.entries.len();
+            }
+        }
     }
 
     /// Forgets `dir`'s listing (after a change made through the mount).

@@ -20,8 +20,6 @@ pub enum FsError {
     UnknownInode(u64),
     #[error("unknown file handle {0}")]
     UnknownHandle(u64),
-    #[error("object changed while it was open")]
-    Stale,
     #[error("already exists")]
     Exists,
     #[error("folder not empty")]
@@ -48,7 +46,6 @@ impl FsError {
             FsError::InvalidName(_) => libc::EINVAL,
             FsError::ReadOnly => libc::EROFS,
             FsError::UnknownInode(_) | FsError::UnknownHandle(_) => libc::EBADF,
-            FsError::Stale => libc::ESTALE,
             FsError::Exists => libc::EEXIST,
             FsError::NotEmpty => libc::ENOTEMPTY,
             FsError::NotWritable => libc::EBADF,

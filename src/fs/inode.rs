@@ -159,9 +159,11 @@ struct Table {
     /// forgets them.
     kernel: HashMap<u64, (Arc<Inode>, u64)>,
     next: u64,
-    /// Live entries after the last sweep of dead ones: the next sweep comes when the
-    /// maps have grown well past it, so sweeping costs O(1) per inode made.
+    /// Live entries after the last sweep of dead ones, and inodes the kernel gave up
+    /// since: the next sweep comes when the maps have doubled or the kernel let go
+    /// of half of them, so sweeping costs O(1) per inode made or forgotten.
     swept_len: usize,
+    released: usize,
 }
 
 /// The inodes of the mount.
@@ -197,6 +199,7 @@ impl InodeTable {
             kernel: HashMap::new(),
             next: ROOT_INO + 1,
             swept_len: 0,
+            released: 0,
         };
         table.by_ino.insert(ROOT_INO, Arc::downgrade(&root));
         InodeTable {
@@ -306,18 +309,21 @@ impl InodeTable {
             .1 += 1;
     }
 
-    /// The kernel gives back `n` references to `ino`; at none, the inode lives on
-    /// only while something else uses it.
-    pub fn forget(&self, ino: u64, n: u64) {
+    /// The kernel gives back references (`(ino, n)` pairs); an inode left with none
+    /// lives on only while something else uses it.
+    pub fn forget(&self, refs: impl IntoIterator<Item = (u64, u64)>) {
         let mut t = self.table.lock().expect("inode table");
-        let Some((_, count)) = t.kernel.get_mut(&ino) else {
-            return;
-        };
-        *count = count.saturating_sub(n);
-        if *count == 0 {
-            t.kernel.remove(&ino);
-            t.sweep_if_due();
+        for (ino, n) in refs {
+            let Some((_, count)) = t.kernel.get_mut(&ino) else {
+                continue;
+            };
+            *count = count.saturating_sub(n);
+            if *count == 0 {
+                t.kernel.remove(&ino);
+                t.released += 1;
+            }
         }
+        t.sweep_if_due();
     }
 
     /// How many inodes are known, and held by the kernel.
@@ -359,7 +365,7 @@ impl InodeTable {
 
 impl Table {
     fn sweep_if_due(&mut self) {
-        if self.by_ino.len() > 2 * self.swept_len + 1024 {
+        if self.by_ino.len() > 2 * self.swept_len + 1024 || self.released > self.swept_len / 2 {
             self.sweep();
         }
     }
@@ -370,6 +376,7 @@ impl Table {
         self.by_ino.retain(|_, w| w.strong_count() > 0);
         self.by_name.retain(|_, w| w.strong_count() > 0);
         self.swept_len = self.by_ino.len();
+        self.released = 0;
         if before - self.swept_len > 10_000 {
             log::debug!("{} inodes no longer used", before - self.swept_len);
             give_memory_back();
@@ -453,12 +460,12 @@ mod tests {
         t.remember(&file);
         drop((dir, file));
         assert!(t.get(f).is_some(), "the kernel still holds it");
-        t.forget(f, 1);
+        t.forget([(f, 1)]);
         assert!(t.get(f).is_some(), "one reference left");
-        t.forget(d, 1);
+        t.forget([(d, 1)]);
         assert!(t.get(d).is_some(), "a child holds its parent");
         assert_eq!(t.key(&t.get(f).unwrap()), "d/f");
-        t.forget(f, 1);
+        t.forget([(f, 1)]);
         assert!(t.get(f).is_none() && t.get(d).is_none());
         assert_eq!(
             t.counts(),

@@ -247,9 +247,11 @@ impl SwiftFs {
         self.attr_of(inode)
     }
 
-    /// The kernel gives back `n` references to `ino` (FUSE `forget`).
-    pub fn forget(&self, ino: u64, n: u64) {
-        self.inodes.forget(ino, n);
+    /// The kernel gives back references to inodes (FUSE `forget`, `(ino, n)` pairs).
+    /// Expired listings go too: they would keep their entries' inodes alive.
+    pub fn forget(&self, refs: impl IntoIterator<Item = (u64, u64)>) {
+        self.inodes.forget(refs);
+        self.dirs.drop_expired();
     }
 
     /// How many inodes the mount knows, and how many of them the kernel holds.
