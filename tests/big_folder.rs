@@ -767,7 +767,9 @@ fn forgetting(t: &TestContainer, names: &[String], env: &[(&'static str, String)
     }
     let last = *after.last().expect("sampled");
     eprintln!(
-        "big folder: forgetting: mount RSS {:.1} MiB idle, {:.1} MiB holding {} paths          (listed in {looked_up:.1?}), after dropping the kernel's caches: {} MiB over          {:.1?} ({:.1} MiB above idle)",
+        "big folder: forgetting: mount RSS {:.1} MiB idle, {:.1} MiB holding {} paths \
+         (listed in {looked_up:.1?}), after dropping the kernel's caches: {} MiB over \
+         {:.1?} ({:.1} MiB above idle)",
         mib(idle),
         mib(held),
         2 * names.len(),

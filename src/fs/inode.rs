@@ -377,10 +377,20 @@ impl Table {
         self.by_name.retain(|_, w| w.strong_count() > 0);
         self.swept_len = self.by_ino.len();
         self.released = 0;
+        // a table that once held many more keeps their room otherwise
+        shrink(&mut self.by_ino);
+        shrink(&mut self.by_name);
+        shrink(&mut self.kernel);
         if before - self.swept_len > 10_000 {
             log::debug!("{} inodes no longer used", before - self.swept_len);
             give_memory_back();
         }
+    }
+}
+
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 4 * map.len() + 1024 {
+        map.shrink_to_fit();
     }
 }
 
