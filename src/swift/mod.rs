@@ -6,6 +6,8 @@
 mod auth;
 mod client;
 mod error;
+mod faults;
+mod memory;
 mod metadata;
 mod names;
 mod retry;
@@ -20,14 +22,16 @@ pub use auth::{
 };
 pub use client::{ClientConfig, SwiftClient};
 pub use error::SwiftError;
+pub use faults::{Effect, FaultStore, Op, Rule};
+pub use memory::MemoryStore;
 pub use metadata::{ListedMeta, ObjectMeta, parse_time};
+pub use names::{ContainerName, ObjectName};
 pub use retry::RetryPolicy;
+pub use secret::Secret;
 pub use store::{
     ByteRange, FileRange, ListQuery, ObjectStore, ObjectStream, SegmentNames, SegmentPath,
     UploadBody,
 };
-pub use names::{ContainerName, ObjectName};
-pub use secret::Secret;
 pub use types::{
     AccountInfo, ContainerInfo, ListEntry, ListedObject, Manifest, ObjectInfo, SloSegment,
 };
