@@ -16,6 +16,9 @@ mod open_files;
 mod reader;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::FsError;
 pub use inode::{NodeKind, ROOT_INO};
 
