@@ -228,3 +228,35 @@ async fn creates_in_a_big_cached_folder_do_not_copy_its_listing() {
         "{NEW} creates took {took:?}"
     );
 }
+
+/// A reader of a file being streamed makes its content local: the segments stored so
+/// far are read back. When that fails, the bytes are not all there any more, and the
+/// file must never be stored as it is now (it was: with zeros where they had been).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_read_back_of_streamed_bytes_fails_the_file_instead_of_storing_zeros() {
+    let f = fixture().await;
+    let (ino, w) = f.create("big").await;
+    let data = bytes(10 << 20, 8);
+    for (i, piece) in data.chunks(1 << 20).enumerate() {
+        f.fs.write(w, (i << 20) as u64, Bytes::copy_from_slice(piece))
+            .await
+            .unwrap();
+    }
+    f.faults
+        .inject(Rule::new(Op::Get, Effect::Status(503)).times(u64::MAX));
+    let r = f.open(ino, false, READER).await;
+    let err = f.fs.read(r, 0, 4096).await.unwrap_err();
+    assert_eq!(err.errno(), libc::EIO, "{err}");
+    f.close(r, READER).await.unwrap();
+    f.faults.clear();
+    f.fs.write(w, data.len() as u64, bytes(10, 9))
+        .await
+        .unwrap_or_default();
+    let err = f.close(w, WRITER).await.unwrap_err();
+    assert_eq!(err.errno(), libc::EIO, "{err}");
+    assert_eq!(
+        f.stored("big"),
+        None,
+        "nothing the program did not write is stored"
+    );
+}

@@ -248,13 +248,28 @@ impl Writer {
             let file = Arc::new(tempfile::tempfile_in(&self.cfg.cache_dir)?);
             let mut local = LocalFile { file, size: 0 };
             match std::mem::replace(&mut self.content, Content::Remote) {
+                // on failure the content is still Swift's object: nothing is lost
                 Content::Remote => {
                     if self.base.exists && self.base.size > 0 {
                         download_into(&self.cfg, &self.cfg.container, &self.object, &mut local)
                             .await?;
                     }
                 }
-                Content::Sequential(s) => s.into_local(&self.cfg, &mut local).await?,
+                Content::Sequential(s) if s.stream.is_none() => {
+                    if let Err(e) = s.buffer_into(&mut local) {
+                        // the bytes are still in memory: the file goes on as it was
+                        self.content = Content::Sequential(s);
+                        return Err(e);
+                    }
+                }
+                Content::Sequential(s) => {
+                    if let Err(e) = s.stream_into(&self.cfg, &mut local).await {
+                        // what was streamed did not all come back: storing the file
+                        // now would store something the program never wrote
+                        self.failed = Some(e.errno());
+                        return Err(e);
+                    }
+                }
                 Content::Local(_) => unreachable!("checked above"),
             }
             self.content = Content::Local(local);
@@ -413,28 +428,30 @@ impl Sequential {
         }
     }
 
-    /// Moves the content into a local file: the buffer, or the segments uploaded so
-    /// far read back from Swift (and then deleted).
-    async fn into_local(self, cfg: &UploadConfig, local: &mut LocalFile) -> Result<(), FsError> {
-        match self.stream {
-            None => {
-                tokio::task::block_in_place(|| local.file.write_all_at(&self.buf, 0))?;
-                local.size = self.buf.len() as u64;
-            }
-            Some(stream) => {
-                let segments = stream.finish().await?;
-                let paths = segments
-                    .iter()
-                    .map(|seg| SegmentPath::parse(&seg.path))
-                    .collect::<Result<Vec<_>, _>>()?;
-                for seg in &paths {
-                    download_into(cfg, &seg.container, &seg.object, local).await?;
-                }
-                for seg in &paths {
-                    if let Err(e) = cfg.store.delete_segment(seg).await {
-                        log::warn!("could not delete segment {seg}: {e}");
-                    }
-                }
+    /// Writes the buffered content (nothing was streamed) into a local file.
+    fn buffer_into(&self, local: &mut LocalFile) -> Result<(), FsError> {
+        tokio::task::block_in_place(|| local.file.write_all_at(&self.buf, 0))?;
+        local.size = self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// Moves streamed content into a local file: the segments uploaded so far are
+    /// read back from Swift (and then deleted).
+    async fn stream_into(self, cfg: &UploadConfig, local: &mut LocalFile) -> Result<(), FsError> {
+        let Some(stream) = self.stream else {
+            return self.buffer_into(local);
+        };
+        let segments = stream.finish().await?;
+        let paths = segments
+            .iter()
+            .map(|seg| SegmentPath::parse(&seg.path))
+            .collect::<Result<Vec<_>, _>>()?;
+        for seg in &paths {
+            download_into(cfg, &seg.container, &seg.object, local).await?;
+        }
+        for seg in &paths {
+            if let Err(e) = cfg.store.delete_segment(seg).await {
+                log::warn!("could not delete segment {seg}: {e}");
             }
         }
         Ok(())
