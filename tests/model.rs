@@ -18,6 +18,7 @@
 
 mod common;
 
+use common::files::close_checked;
 use common::lab::{self, TestContainer, obj};
 use common::mount::Mount;
 use rand::rngs::StdRng;
@@ -29,7 +30,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use swiftmount::swift::{ContainerName, ListEntry, ListQuery, ObjectStore};
@@ -100,15 +100,10 @@ fn depth(rel: &str) -> usize {
     }
 }
 
-/// `close(2)` with its result: dropping a `File` hides errors of the FUSE flush.
+/// `close(2)` with its result as an errno: dropping a `File` hides errors of the
+/// FUSE flush.
 fn close(f: File) -> Res<()> {
-    let fd = f.into_raw_fd();
-    // SAFETY: the fd was just taken from the File, and is closed once.
-    if unsafe { libc::close(fd) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error().raw_os_error().unwrap_or(-1))
-    }
+    errno(close_checked(f))
 }
 
 /// `truncate(2)` on a path.

@@ -4,8 +4,10 @@
 mod common;
 
 use common::fault_proxy::FaultProxy;
-use common::lab::{self, TestContainer, obj, random_bytes as data};
+use common::files::{random_bytes as data, read_blocking as read};
+use common::lab::{self, TestContainer, obj};
 use common::mount::{Mount, tempauth_env_via};
+use common::objects::{segment_count, swift_bytes};
 use std::fs;
 use swiftmount::swift::ObjectStore;
 
@@ -23,13 +25,6 @@ async fn put(t: &TestContainer, name: &str, content: &[u8]) {
         )
         .await
         .unwrap();
-}
-
-/// Reads a whole file on a blocking thread (the proxy runs on this runtime).
-async fn read(path: std::path::PathBuf) -> std::io::Result<Vec<u8>> {
-    tokio::task::spawn_blocking(move || fs::read(path))
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,19 +125,13 @@ async fn broken_segment_uploads_are_sent_again() {
         .await
         .unwrap();
     assert_eq!(info.size, written as u64);
-    let got = t
-        .client
-        .get_range(&t.name, &obj("big.bin"), 0..info.size, None)
-        .await
-        .unwrap();
+    let got = swift_bytes(&t, "big.bin").await;
     assert!(got == content, "Swift holds what was written");
-    let segs = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
-    let rows = t
-        .client
-        .list_all(&segs, &swiftmount::swift::ListQuery::default())
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 7, "28 MiB in 4 MiB segments, resends in place");
+    assert_eq!(
+        segment_count(&t).await,
+        7,
+        "28 MiB in 4 MiB segments, resends in place"
+    );
     t.cleanup().await;
 }
 

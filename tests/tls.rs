@@ -7,14 +7,14 @@
 mod common;
 
 use bytes::Bytes;
+use common::files::{random_bytes, read_blocking};
 use common::lab::{self, TestContainer, obj};
 use common::mount::{self, Cleanup, Mount, fresh_dir, is_mount_point, ok};
+use common::objects::swift_bytes;
 use common::tls_proxy::{ServerCert, TestCa, TlsProxy};
 use std::ffi::OsStr;
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use swiftmount::swift::ObjectStore;
 
 /// Where the proxies forward to: the plain-HTTP Swift proxy that also does tempauth.
 fn upstream() -> String {
@@ -360,19 +360,10 @@ async fn bad_ca_file_is_one_clear_line() {
     assert!(!is_mount_point(&mp));
 }
 
-/// Reads every byte of `path` (blocking; FUSE calls end up at the proxy, which
-/// runs on the runtime, so this runs off it).
-async fn read_file(path: &Path) -> Vec<u8> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::read(path).unwrap())
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn mount_over_tls_with_private_ca() {
     let t = TestContainer::new(lab::client(lab::tempauth()), "tls-mount").await;
-    let data = lab::random_bytes(3 << 20, 42);
+    let data = random_bytes(3 << 20, 42);
     t.client
         .put_raw(
             &t.name,
@@ -395,7 +386,8 @@ async fn mount_over_tls_with_private_ca() {
     .await
     .unwrap();
 
-    let got = read_file(&m.join("dir/data.bin")).await;
+    // off the runtime: FUSE calls end up at the proxy, which runs on it
+    let got = read_blocking(m.join("dir/data.bin")).await.unwrap();
     assert!(
         got == data,
         "bytes read over TLS differ ({} read)",
@@ -403,19 +395,15 @@ async fn mount_over_tls_with_private_ca() {
     );
 
     // and a write, stored in Swift through the same TLS connection pool
-    let written = lab::random_bytes(100_000, 7);
+    let written = random_bytes(100_000, 7);
     tokio::task::spawn_blocking({
         let (path, written) = (m.join("new.bin"), written.clone());
         move || std::fs::write(path, written).unwrap()
     })
     .await
     .unwrap();
-    let stored = t
-        .client
-        .get_range(&t.name, &obj("new.bin"), 0..written.len() as u64, None)
-        .await
-        .unwrap();
-    assert!(stored[..] == written[..], "bytes written over TLS differ");
+    let stored = swift_bytes(&t, "new.bin").await;
+    assert!(stored == written, "bytes written over TLS differ");
     assert!(
         proxy.requests() >= 3,
         "login, reads and the PUT went over TLS"

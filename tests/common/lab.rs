@@ -83,14 +83,6 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
-/// `len` reproducible random bytes.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    use rand::{Rng, SeedableRng};
-    let mut v = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(seed).fill(&mut v[..]);
-    v
-}
-
 pub fn obj(name: &str) -> ObjectName {
     ObjectName::new(name).unwrap()
 }
@@ -108,10 +100,15 @@ impl TestContainer {
         TestContainer { client, name }
     }
 
-    /// Empties and deletes the container, and the `<name>_segments` container that
-    /// large objects written through a mount leave beside it.
+    /// The `<name>_segments` container that large objects written through a mount
+    /// leave their segments in.
+    pub fn segments(&self) -> ContainerName {
+        ContainerName::new(format!("{}_segments", self.name)).unwrap()
+    }
+
+    /// Empties and deletes the container and its [`Self::segments`] container.
     pub async fn cleanup(self) {
-        let segments = ContainerName::new(format!("{}_segments", self.name)).unwrap();
+        let segments = self.segments();
         for (c, required) in [(&self.name, true), (&segments, false)] {
             let rows = match self.client.list_all(c, &ListQuery::default()).await {
                 Ok(rows) => rows,
