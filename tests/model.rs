@@ -19,7 +19,7 @@
 mod common;
 
 use common::files::close_checked;
-use common::lab::{self, TestContainer, obj};
+use common::lab::{self, TestContainer};
 use common::mount::Mount;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -32,7 +32,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use swiftmount::swift::{ContainerName, ListEntry, ListQuery, ObjectStore};
 
 /// Small segments so that a large file is a few segments only.
 const SEGMENT_MIB: &str = "8";
@@ -916,29 +915,6 @@ impl Model {
     }
 }
 
-async fn cleanup(t: &TestContainer) {
-    let rows = t
-        .client
-        .list_all(&t.name, &ListQuery::default())
-        .await
-        .unwrap();
-    for r in rows {
-        if let ListEntry::Object(o) = r {
-            let _ = t.client.delete_object(&t.name, &obj(&o.name)).await;
-        }
-    }
-    let _ = t.client.delete_container(&t.name).await;
-    let segs = ContainerName::new(format!("{}_segments", t.name)).unwrap();
-    if let Ok(rows) = t.client.list_all(&segs, &ListQuery::default()).await {
-        for r in rows {
-            if let ListEntry::Object(o) = r {
-                let _ = t.client.delete_object(&segs, &obj(&o.name)).await;
-            }
-        }
-        let _ = t.client.delete_container(&segs).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn random_operations_match_a_local_directory() {
     let seed = env_num("SWIFTMOUNT_MODEL_SEED", 1);
@@ -1007,7 +983,7 @@ async fn random_operations_match_a_local_directory() {
         drop(m);
     })
     .await;
-    cleanup(&t).await;
+    t.cleanup_best_effort().await;
     if let Err(e) = run {
         std::panic::resume_unwind(e.into_panic());
     }

@@ -106,21 +106,39 @@ impl TestContainer {
         ContainerName::new(format!("{}_segments", self.name)).unwrap()
     }
 
-    /// Empties and deletes the container and its [`Self::segments`] container.
+    /// Empties and deletes the container, and its [`Self::segments`] container;
+    /// panics if any of that fails.
     pub async fn cleanup(self) {
+        self.remove(true).await;
+    }
+
+    /// [`Self::cleanup`] that goes on past errors, for the end of a test that may
+    /// have failed (its own panic is the one to show).
+    pub async fn cleanup_best_effort(&self) {
+        self.remove(false).await;
+    }
+
+    async fn remove(&self, strict: bool) {
         let segments = self.segments();
         for (c, required) in [(&self.name, true), (&segments, false)] {
             let rows = match self.client.list_all(c, &ListQuery::default()).await {
                 Ok(rows) => rows,
                 Err(swiftmount::swift::SwiftError::NotFound(_)) if !required => continue,
+                Err(_) if !strict && !required => continue,
                 Err(e) => panic!("listing {c}: {e}"),
             };
             for row in rows {
                 if let ListEntry::Object(o) = row {
-                    self.client.delete_object(c, &obj(&o.name)).await.unwrap();
+                    let deleted = self.client.delete_object(c, &obj(&o.name)).await;
+                    if strict {
+                        deleted.unwrap();
+                    }
                 }
             }
-            self.client.delete_container(c).await.unwrap();
+            let deleted = self.client.delete_container(c).await;
+            if strict {
+                deleted.unwrap();
+            }
         }
     }
 }
