@@ -6,14 +6,10 @@ mod common;
 use common::fault_proxy::FaultProxy;
 use common::files::{random_bytes as data, read_blocking as read};
 use common::lab::{self, TestContainer, obj};
-use common::mount::{Mount, tempauth_env_via};
+use common::mount::Mount;
 use common::objects::{segment_count, swift_bytes};
 use std::fs;
 use swiftmount::swift::ObjectStore;
-
-async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy, extra: &[&str]) -> Mount {
-    Mount::with_env(t.name.as_str(), extra, &tempauth_env_via(&proxy.base_url()))
-}
 
 async fn put(t: &TestContainer, name: &str, content: &[u8]) {
     t.client
@@ -35,7 +31,11 @@ async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
     for name in ["a", "b", "c"] {
         put(&t, name, &content).await;
     }
-    let m = proxied_mount(&t, &proxy, &["--dir-cache-ttl", "0"]).await;
+    let m = Mount::via_proxy(
+        &proxy.base_url(),
+        t.name.as_str(),
+        &["--dir-cache-ttl", "0"],
+    );
 
     // 503s on listing, HEAD and GET: retried
     proxy.fail_next(3, 503);
@@ -81,7 +81,11 @@ async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
 async fn broken_segment_uploads_are_sent_again() {
     let proxy = std::sync::Arc::new(FaultProxy::in_front_of(&lab::tempauth_url()).await);
     let t = TestContainer::new(lab::client(lab::tempauth()), "faults-seg").await;
-    let m = proxied_mount(&t, &proxy, &["-v", "--segment-size", "4"]).await;
+    let m = Mount::via_proxy(
+        &proxy.base_url(),
+        t.name.as_str(),
+        &["-v", "--segment-size", "4"],
+    );
     let content = data(28 << 20, 2);
     let path = m.join("big.bin");
     let (written, faults) = {
@@ -147,7 +151,7 @@ async fn a_small_file_is_read_with_one_request() {
     for (name, content) in &files {
         put(&t, name, content).await;
     }
-    let m = proxied_mount(&t, &proxy, &[]).await;
+    let m = Mount::via_proxy(&proxy.base_url(), t.name.as_str(), &[]);
     let root = m.path.clone();
     let listed = tokio::task::spawn_blocking(move || fs::read_dir(root).unwrap().count())
         .await

@@ -6,7 +6,7 @@ mod common;
 use common::fault_proxy::FaultProxy;
 use common::files::{ls, random_bytes as data};
 use common::lab::{self, TestContainer, obj};
-use common::mount::{Mount, tempauth_env_via};
+use common::mount::Mount;
 use common::objects::{listed_names, segment_count, swift_bytes};
 use rand::{Rng, SeedableRng};
 use std::fs;
@@ -327,9 +327,15 @@ async fn parallel_writers() {
     t.cleanup().await;
 }
 
-/// Logs in through the fault proxy, so the mount's every request can be made to fail.
-async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy) -> Mount {
-    Mount::with_env(
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_upload_is_reported_at_close_and_old_version_survives() {
+    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
+    let t = TestContainer::new(lab::client(lab::tempauth()), "w-fail").await;
+    let old_small = b"precious old version".to_vec();
+    let old_big = data(SEGMENT + 1000, 7);
+    // through the fault proxy, so that the mount's every request can be made to fail
+    let m = Mount::via_proxy(
+        &proxy.base_url(),
         t.name.as_str(),
         &[
             "--segment-size",
@@ -339,17 +345,7 @@ async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy) -> Mount {
             "--dir-cache-ttl",
             "0",
         ],
-        &tempauth_env_via(&proxy.base_url()),
-    )
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn failed_upload_is_reported_at_close_and_old_version_survives() {
-    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
-    let t = TestContainer::new(lab::client(lab::tempauth()), "w-fail").await;
-    let old_small = b"precious old version".to_vec();
-    let old_big = data(SEGMENT + 1000, 7);
-    let m = proxied_mount(&t, &proxy).await;
+    );
     let (small, big) = (m.join("small"), m.join("big"));
     let (s2, b2, os, ob) = (
         small.clone(),

@@ -27,6 +27,11 @@ pub fn tempauth_url() -> String {
     )
 }
 
+/// The key of tempauth's test:tester.
+pub fn tempauth_key() -> String {
+    env_or("SWIFTMOUNT_TEST_TEMPAUTH_KEY", "testing")
+}
+
 /// Port of the RegionOne / RegionTwo proxy, to tell which endpoint was chosen.
 pub const REGION_ONE_PORT: u16 = 8080;
 pub const REGION_TWO_PORT: u16 = 8081;
@@ -55,7 +60,7 @@ pub fn tempauth() -> Credentials {
     Credentials::TempAuth {
         auth_url: Url::parse(&tempauth_url()).unwrap(),
         user: "test:tester".into(),
-        key: Secret::new(env_or("SWIFTMOUNT_TEST_TEMPAUTH_KEY", "testing")),
+        key: Secret::new(tempauth_key()),
     }
 }
 

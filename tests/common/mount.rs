@@ -40,10 +40,7 @@ pub fn tempauth_env() -> Env {
     vec![
         ("ST_AUTH", lab::tempauth_url()),
         ("ST_USER", "test:tester".into()),
-        (
-            "ST_KEY",
-            lab::env_or("SWIFTMOUNT_TEST_TEMPAUTH_KEY", "testing"),
-        ),
+        ("ST_KEY", lab::tempauth_key()),
     ]
 }
 
@@ -281,6 +278,12 @@ impl Mount {
     /// Mounts `source` with the given login and extra options, on a fresh directory.
     pub fn with_env(source: &str, extra: &[&str], env: &[(&'static str, String)]) -> Mount {
         Mount::on(fresh_dir("mnt"), source, extra, env)
+    }
+
+    /// Mounts `source` as test:tester logging in through the proxy at `proxy_base`
+    /// (see [`tempauth_env_via`]): every request of the mount goes through it.
+    pub fn via_proxy(proxy_base: &str, source: &str, extra: &[&str]) -> Mount {
+        Mount::with_env(source, extra, &tempauth_env_via(proxy_base))
     }
 
     /// Mounts on `path` (which must exist); removes `path` when dropped.
