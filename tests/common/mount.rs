@@ -190,7 +190,8 @@ fn log_file() -> (tempfile::NamedTempFile, File, File) {
     (log, out, err)
 }
 
-fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+/// Waits for `child` to exit, at most `limit`; `None` if it is still running then.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
