@@ -1092,16 +1092,7 @@ async fn background_mode_mounts_and_exits_on_unmount() {
     );
     assert!(is_mount_point(&mp), "the background process died");
 
-    let out = std::process::Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "fusermount3 -u: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mount::fusermount_u(&mp);
     let start = Instant::now();
     while !processes_mentioning(&mp).is_empty() {
         assert!(

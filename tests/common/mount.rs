@@ -243,6 +243,20 @@ pub fn run(args: &[&OsStr], env: &[(&'static str, String)], limit: Duration) -> 
     }
 }
 
+/// `fusermount3 -u`, which must succeed (else its stderr in the panic).
+pub fn fusermount_u(p: &Path) {
+    let out = Command::new("fusermount3")
+        .arg("-u")
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fusermount3 -u: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `fusermount3 -u`, then `umount -l` if that did not work. True once unmounted.
 pub fn unmount(p: &Path) -> bool {
     let quiet = |cmd: &mut Command| {
@@ -347,16 +361,7 @@ impl Mount {
 
     /// Unmounts with `fusermount3 -u` and returns how the process exited.
     pub fn unmount(mut self) -> ExitStatus {
-        let out = Command::new("fusermount3")
-            .arg("-u")
-            .arg(&self.path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "fusermount3 -u: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        fusermount_u(&self.path);
         self.wait_exit()
     }
 
