@@ -41,10 +41,6 @@ fn mount(t: &TestContainer) -> Mount {
     Mount::new(t.name.as_str(), &["-vv", "--segment-size", SEGMENT_MIB])
 }
 
-async fn cleanup(t: TestContainer) {
-    t.cleanup().await;
-}
-
 /// Where `name` is on PATH; fails the test when it is not.
 fn tool_path(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -304,7 +300,7 @@ async fn restic_backup_check_restore() {
     );
     w.check_restore(&w.first_version(), &r1, Mtimes::Exact);
     finish_mount(&w, m);
-    cleanup(t).await;
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -376,7 +372,7 @@ async fn borg_backup_check_extract() {
         w.check_restore(&want, &target, Mtimes::Exact);
     }
     finish_mount(&w, m);
-    cleanup(t).await;
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -482,7 +478,7 @@ async fn rsync_copy_verify_copy_back() {
     if let Err(e) = restored {
         problems.push(format!("restore differs from the source: {e}"));
     }
-    cleanup(t).await;
+    t.cleanup().await;
     assert!(problems.is_empty(), "[rsync] {}", problems.join("\n\n"));
 }
 
@@ -534,7 +530,7 @@ async fn duplicity_backup_verify_restore() {
     // duplicity keeps whole seconds (tar headers)
     w.check_restore(&w.src(), &target, Mtimes::Within(Duration::from_secs(1)));
     finish_mount(&w, m);
-    cleanup(t).await;
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -588,7 +584,7 @@ async fn rdiff_backup_backup_verify_restore() {
         w.check_restore(&want, &target, Mtimes::Within(Duration::from_secs(1)));
     }
     finish_mount(&w, m);
-    cleanup(t).await;
+    t.cleanup().await;
 }
 
 /// Duplicati's file backend: each volume written once under its final name (or a
@@ -663,5 +659,5 @@ async fn duplicati_file_backend_pattern() {
     let log = m.log();
     assert!(!log.contains("panicked"), "{}", log_excerpt(&log));
     drop(m);
-    cleanup(t).await;
+    t.cleanup().await;
 }

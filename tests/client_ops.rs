@@ -4,11 +4,10 @@ mod common;
 
 use bytes::Bytes;
 use common::lab::{self, TestContainer, obj};
+use common::objects::{listed_names, make_slo};
 use futures::StreamExt;
 use std::time::{Duration, SystemTime};
-use swiftmount::swift::{
-    ListEntry, ListQuery, Manifest, ObjectMeta, ObjectStore, SloSegment, SwiftError,
-};
+use swiftmount::swift::{ListEntry, ListQuery, Manifest, ObjectMeta, ObjectStore, SwiftError};
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -54,16 +53,9 @@ async fn object_round_trip_with_awkward_names() {
         assert_eq!(got, data, "{name}");
     }
     // the listing shows each name exactly as written
-    let rows = t
-        .client
-        .list_all(&t.name, &ListQuery::default())
-        .await
-        .unwrap();
-    let mut listed: Vec<String> = rows.iter().map(|r| r.marker().to_string()).collect();
     let mut expected: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    listed.sort();
     expected.sort();
-    assert_eq!(listed, expected);
+    assert_eq!(listed_names(&t).await, expected);
     t.cleanup().await;
 }
 
@@ -259,24 +251,7 @@ async fn copy_delete_and_slo() {
     let segs = TestContainer::new(client.clone(), "slo-segs").await;
     // SLO segments must be at least 1 MiB except the last
     let parts = [pattern(1 << 20, 1), pattern(1 << 20, 2), pattern(1000, 3)];
-    let mut manifest = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        let name = format!("big/{i:08}");
-        let etag = client
-            .put_raw(&segs.name, &obj(&name), Bytes::from(p.clone()), &[])
-            .await
-            .unwrap();
-        manifest.push(SloSegment {
-            path: format!("/{}/{name}", segs.name),
-            etag,
-            size_bytes: p.len() as u64,
-        });
-    }
-    client
-        .put_slo_manifest(&t.name, &obj("big file"), &manifest, &ObjectMeta::default())
-        .await
-        .unwrap();
-    let whole: Vec<u8> = parts.concat();
+    let whole = make_slo(&t, &segs, "big file", "big", &parts).await;
     let info = client.head_object(&t.name, &obj("big file")).await.unwrap();
     assert_eq!(
         (info.size, info.manifest),

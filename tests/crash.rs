@@ -3,12 +3,13 @@
 
 mod common;
 
-use common::lab::{self, TestContainer, obj};
+use common::files::write_and_close;
+use common::lab::{self, TestContainer};
 use common::mount::Mount;
+use common::objects::stored_bytes;
 use rand::{Rng, SeedableRng};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use swiftmount::swift::{ObjectStore, SwiftError};
 
 fn content(i: usize) -> Vec<u8> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
@@ -21,22 +22,6 @@ fn content(i: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
     rng.fill(&mut v[..]);
     v
-}
-
-/// Writes a file and closes it, reporting what close() returned: `std::fs::write`
-/// drops the file, and a drop ignores the result of close.
-fn write_and_close(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::fd::IntoRawFd;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(data)?;
-    let fd = f.into_raw_fd();
-    // SAFETY: fd was just taken from the File, which no longer owns it.
-    if unsafe { libc::close(fd) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,17 +75,8 @@ async fn kill_9_loses_nothing_acknowledged_and_leaves_nothing_partial() {
     let mut bytes_verified = 0usize;
     for i in 0..attempted {
         let want = content(i);
-        match t.client.head_object(&t.name, &obj(&format!("f{i}"))).await {
-            Ok(info) => {
-                let got = if info.size == 0 {
-                    Vec::new()
-                } else {
-                    t.client
-                        .get_range(&t.name, &obj(&format!("f{i}")), 0..info.size, None)
-                        .await
-                        .unwrap()
-                        .to_vec()
-                };
+        match stored_bytes(&t, &format!("f{i}")).await {
+            Some(got) => {
                 assert!(
                     got == want,
                     "f{i}: stored {} bytes that are not what was written ({} bytes)",
@@ -114,14 +90,13 @@ async fn kill_9_loses_nothing_acknowledged_and_leaves_nothing_partial() {
                     whole_unacked += 1;
                 }
             }
-            Err(SwiftError::NotFound(_)) => {
+            None => {
                 assert!(
                     !acked.contains(&i),
                     "f{i}: close() returned 0 but the object is missing"
                 );
                 absent += 1;
             }
-            Err(e) => panic!("f{i}: {e}"),
         }
     }
     println!(

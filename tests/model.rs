@@ -13,12 +13,11 @@
 //! `SWIFTMOUNT_MODEL_LOG=FILE` keeps the whole mount log of a failed run,
 //! `SWIFTMOUNT_MODEL_TTL` sets `--dir-cache-ttl` (default: 1, 2 or 30 by seed). A mismatch
 //! panics with the seed, the step and the last operations, so it can be replayed.
-//! `SWIFTMOUNT_MODEL_AVOID=rename-over-open,dir-rename-open,orphan-write,stat-open`
-//! steers around known bugs to look for others (never set by default).
 
 mod common;
 
-use common::lab::{self, TestContainer, obj};
+use common::files::close_checked;
+use common::lab::{self, TestContainer};
 use common::mount::Mount;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -29,10 +28,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use swiftmount::swift::{ContainerName, ListEntry, ListQuery, ObjectStore};
 
 /// Small segments so that a large file is a few segments only.
 const SEGMENT_MIB: &str = "8";
@@ -100,15 +97,10 @@ fn depth(rel: &str) -> usize {
     }
 }
 
-/// `close(2)` with its result: dropping a `File` hides errors of the FUSE flush.
+/// `close(2)` with its result as an errno: dropping a `File` hides errors of the
+/// FUSE flush.
 fn close(f: File) -> Res<()> {
-    let fd = f.into_raw_fd();
-    // SAFETY: the fd was just taken from the File, and is closed once.
-    if unsafe { libc::close(fd) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error().raw_os_error().unwrap_or(-1))
-    }
+    errno(close_checked(f))
 }
 
 /// `truncate(2)` on a path.
@@ -176,17 +168,10 @@ struct Model {
     written: u64,
     verified: u64,
     large_left: usize,
-    /// Known bugs not to walk into again (`SWIFTMOUNT_MODEL_AVOID=a,b`), to look for
-    /// others meanwhile; empty by default.
-    avoid: Vec<String>,
     remounts: usize,
 }
 
 impl Model {
-    fn avoid(&self, what: &str) -> bool {
-        self.avoid.iter().any(|a| a == what)
-    }
-
     fn mnt(&self, rel: &str) -> PathBuf {
         self.mount.as_ref().expect("mounted").join(rel)
     }
@@ -328,37 +313,11 @@ impl Model {
     }
 
     /// Kind, size and (for files) bytes of one path on both sides.
-    /// With `SWIFTMOUNT_MODEL_AVOID=stat-open`, sizes and contents of files open for
-    /// writing are not compared (a known bug: they show the size last uploaded).
-    fn masked(&self, rel: &str) -> bool {
-        self.avoid("stat-open") && self.handles.iter().any(|h| h.rel == rel)
-    }
-
-    fn mask(&self, dir: &str, v: Res<Vec<(String, char, u64)>>) -> Res<Vec<(String, char, u64)>> {
-        v.map(|v| {
-            v.into_iter()
-                .map(|(n, k, size)| {
-                    let size = if self.masked(&join(dir, &n)) {
-                        u64::MAX
-                    } else {
-                        size
-                    };
-                    (n, k, size)
-                })
-                .collect()
-        })
-    }
-
     fn compare_path(&mut self, rel: &str) {
-        let mask = |r: Res<(char, u64)>| {
-            r.map(|(k, size)| (k, if self.masked(rel) { u64::MAX } else { size }))
-        };
-        let l = mask(errno(stat(&self.loc(rel))));
-        let m = mask(errno(stat(&self.mnt(rel))));
+        let l = errno(stat(&self.loc(rel)));
+        let m = errno(stat(&self.mnt(rel)));
         self.same(&format!("stat {rel:?}"), &l, &m);
-        if let Ok(('f', _)) = l
-            && !self.masked(rel)
-        {
+        if let Ok(('f', _)) = l {
             let lb = errno(fs::read(self.loc(rel)));
             let mb = errno(fs::read(self.mnt(rel)));
             self.same_bytes(&format!("contents of {rel:?}"), &lb, &mb);
@@ -366,8 +325,8 @@ impl Model {
     }
 
     fn compare_dir(&mut self, rel: &str) {
-        let l = self.mask(rel, errno(listing(&self.loc(rel))));
-        let m = self.mask(rel, errno(listing(&self.mnt(rel))));
+        let l = errno(listing(&self.loc(rel)));
+        let m = errno(listing(&self.mnt(rel)));
         self.same(&format!("listing of {rel:?}"), &l, &m);
     }
 
@@ -375,14 +334,14 @@ impl Model {
     fn full_compare(&mut self, why: &str) {
         let mut todo = vec![String::new()];
         while let Some(d) = todo.pop() {
-            let l = self.mask(&d, errno(listing(&self.loc(&d))));
-            let m = self.mask(&d, errno(listing(&self.mnt(&d))));
+            let l = errno(listing(&self.loc(&d)));
+            let m = errno(listing(&self.mnt(&d)));
             self.same(&format!("listing of {d:?} ({why})"), &l, &m);
             for (name, kind, _) in l.unwrap() {
                 let rel = join(&d, &name);
                 if kind == 'd' {
                     todo.push(rel);
-                } else if !self.masked(&rel) {
+                } else {
                     let lb = errno(fs::read(self.loc(&rel)));
                     let mb = errno(fs::read(self.mnt(&rel)));
                     self.same_bytes(&format!("contents of {rel:?} ({why})"), &lb, &mb);
@@ -440,7 +399,7 @@ impl Model {
     /// written to (or not), then closed; the name must not change because of them.
     fn close_orphans(&mut self, ids: &[usize], rel: &str) {
         while let Some(i) = self.handles.iter().position(|h| ids.contains(&h.id)) {
-            if self.rng.random_bool(0.5) && !self.avoid("orphan-write") {
+            if self.rng.random_bool(0.5) {
                 let off = self.rng.random_range(0..4096u64);
                 let n = self.rng.random_range(1..4096);
                 let data = self.bytes(n);
@@ -611,9 +570,6 @@ impl Model {
         };
         let m = errno(read(&h.mnt));
         let l = errno(read(&h.local));
-        if self.avoid("stat-open") {
-            return;
-        }
         self.same_bytes(&format!("read h{id} ({rel:?}) {len} @ {off}"), &l, &m);
     }
 
@@ -696,9 +652,6 @@ impl Model {
         };
         let m = errno(read(&self.mnt(&rel)));
         let l = errno(read(&self.loc(&rel)));
-        if self.masked(&rel) {
-            return;
-        }
         self.same_bytes(&format!("read {rel:?} {len} @ {off}"), &l, &m);
     }
 
@@ -746,24 +699,6 @@ impl Model {
         self.log("rename", format!("rename {from:?} -> {to:?}"));
         let from_kind = stat(&self.loc(&from)).ok().map(|s| s.0);
         let to_kind = stat(&self.loc(&to)).ok().map(|s| s.0);
-        if self.avoid("rename-over-open")
-            && from != to
-            && from_kind == Some('f')
-            && self.handles.iter().any(|h| h.rel == to)
-        {
-            self.note(" skipped (SWIFTMOUNT_MODEL_AVOID)".into());
-            return;
-        }
-        if self.avoid("dir-rename-open")
-            && from_kind == Some('d')
-            && self
-                .handles
-                .iter()
-                .any(|h| h.rel.starts_with(&format!("{from}/")))
-        {
-            self.note(" skipped (SWIFTMOUNT_MODEL_AVOID)".into());
-            return;
-        }
         let m = errno(fs::rename(self.mnt(&from), self.mnt(&to)));
         let open_below = self
             .handles
@@ -921,29 +856,6 @@ impl Model {
     }
 }
 
-async fn cleanup(t: &TestContainer) {
-    let rows = t
-        .client
-        .list_all(&t.name, &ListQuery::default())
-        .await
-        .unwrap();
-    for r in rows {
-        if let ListEntry::Object(o) = r {
-            let _ = t.client.delete_object(&t.name, &obj(&o.name)).await;
-        }
-    }
-    let _ = t.client.delete_container(&t.name).await;
-    let segs = ContainerName::new(format!("{}_segments", t.name)).unwrap();
-    if let Ok(rows) = t.client.list_all(&segs, &ListQuery::default()).await {
-        for r in rows {
-            if let ListEntry::Object(o) = r {
-                let _ = t.client.delete_object(&segs, &obj(&o.name)).await;
-            }
-        }
-        let _ = t.client.delete_container(&segs).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn random_operations_match_a_local_directory() {
     let seed = env_num("SWIFTMOUNT_MODEL_SEED", 1);
@@ -981,12 +893,6 @@ async fn random_operations_match_a_local_directory() {
             written: 0,
             verified: 0,
             large_left: LARGE_BUDGET,
-            avoid: std::env::var("SWIFTMOUNT_MODEL_AVOID")
-                .unwrap_or_default()
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
             remounts: 0,
         };
         let start = Instant::now();
@@ -1012,7 +918,7 @@ async fn random_operations_match_a_local_directory() {
         drop(m);
     })
     .await;
-    cleanup(&t).await;
+    t.cleanup_best_effort().await;
     if let Err(e) = run {
         std::panic::resume_unwind(e.into_panic());
     }

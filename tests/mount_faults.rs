@@ -4,14 +4,12 @@
 mod common;
 
 use common::fault_proxy::FaultProxy;
-use common::lab::{self, TestContainer, obj, random_bytes as data};
-use common::mount::{Mount, tempauth_env_via};
+use common::files::{random_bytes as data, read_blocking as read};
+use common::lab::{self, TestContainer, obj};
+use common::mount::Mount;
+use common::objects::{segment_count, swift_bytes};
 use std::fs;
 use swiftmount::swift::ObjectStore;
-
-async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy, extra: &[&str]) -> Mount {
-    Mount::with_env(t.name.as_str(), extra, &tempauth_env_via(&proxy.base_url()))
-}
 
 async fn put(t: &TestContainer, name: &str, content: &[u8]) {
     t.client
@@ -25,13 +23,6 @@ async fn put(t: &TestContainer, name: &str, content: &[u8]) {
         .unwrap();
 }
 
-/// Reads a whole file on a blocking thread (the proxy runs on this runtime).
-async fn read(path: std::path::PathBuf) -> std::io::Result<Vec<u8>> {
-    tokio::task::spawn_blocking(move || fs::read(path))
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
     let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
@@ -40,7 +31,11 @@ async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
     for name in ["a", "b", "c"] {
         put(&t, name, &content).await;
     }
-    let m = proxied_mount(&t, &proxy, &["--dir-cache-ttl", "0"]).await;
+    let m = Mount::via_proxy(
+        &proxy.base_url(),
+        t.name.as_str(),
+        &["--dir-cache-ttl", "0"],
+    );
 
     // 503s on listing, HEAD and GET: retried
     proxy.fail_next(3, 503);
@@ -86,7 +81,11 @@ async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
 async fn broken_segment_uploads_are_sent_again() {
     let proxy = std::sync::Arc::new(FaultProxy::in_front_of(&lab::tempauth_url()).await);
     let t = TestContainer::new(lab::client(lab::tempauth()), "faults-seg").await;
-    let m = proxied_mount(&t, &proxy, &["-v", "--segment-size", "4"]).await;
+    let m = Mount::via_proxy(
+        &proxy.base_url(),
+        t.name.as_str(),
+        &["-v", "--segment-size", "4"],
+    );
     let content = data(28 << 20, 2);
     let path = m.join("big.bin");
     let (written, faults) = {
@@ -130,19 +129,13 @@ async fn broken_segment_uploads_are_sent_again() {
         .await
         .unwrap();
     assert_eq!(info.size, written as u64);
-    let got = t
-        .client
-        .get_range(&t.name, &obj("big.bin"), 0..info.size, None)
-        .await
-        .unwrap();
+    let got = swift_bytes(&t, "big.bin").await;
     assert!(got == content, "Swift holds what was written");
-    let segs = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
-    let rows = t
-        .client
-        .list_all(&segs, &swiftmount::swift::ListQuery::default())
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 7, "28 MiB in 4 MiB segments, resends in place");
+    assert_eq!(
+        segment_count(&t).await,
+        7,
+        "28 MiB in 4 MiB segments, resends in place"
+    );
     t.cleanup().await;
 }
 
@@ -158,7 +151,7 @@ async fn a_small_file_is_read_with_one_request() {
     for (name, content) in &files {
         put(&t, name, content).await;
     }
-    let m = proxied_mount(&t, &proxy, &[]).await;
+    let m = Mount::via_proxy(&proxy.base_url(), t.name.as_str(), &[]);
     let root = m.path.clone();
     let listed = tokio::task::spawn_blocking(move || fs::read_dir(root).unwrap().count())
         .await

@@ -5,37 +5,17 @@
 
 mod common;
 
-use common::lab::{self, TestContainer, obj, random_bytes as data};
+use common::files::{close_checked, random_bytes as data};
+use common::lab::{self, TestContainer};
 use common::mount::{self, Mount};
+use common::objects::swift_bytes;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use swiftmount::swift::ObjectStore;
-
-/// close(2) itself, so that an error it returns is seen (dropping a File ignores it).
-fn close_checked(f: File) -> std::io::Result<()> {
-    let fd = f.into_raw_fd();
-    // SAFETY: `fd` was just taken out of a File, so it is open and owned by nobody else.
-    if unsafe { libc::close(fd) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-async fn swift_bytes(t: &TestContainer, name: &str) -> Vec<u8> {
-    let info = t.client.head_object(&t.name, &obj(name)).await.unwrap();
-    t.client
-        .get_range(&t.name, &obj(name), 0..info.size, None)
-        .await
-        .unwrap()
-        .to_vec()
-}
 
 /// How long the test stack's Keystone tokens live (scripts/test.sh sets 60 s).
 fn token_life() -> Duration {

@@ -5,11 +5,13 @@
 mod common;
 
 use bytes::Bytes;
+use common::files::{ls, random_bytes};
 use common::lab::{self, TestContainer, obj};
 use common::mount::{
     self, Cleanup, Mount, Outcome, is_mount_point, mountinfo_count, processes_mentioning,
     tempauth_env, v3_env,
 };
+use common::objects::{listed_names, make_slo};
 use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -19,22 +21,11 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use swiftmount::swift::{ListEntry, ListQuery, ObjectMeta, ObjectStore, SloSegment, SwiftClient};
+use swiftmount::swift::{ListEntry, ListQuery, ObjectStore};
 
 type Headers = Vec<(&'static str, String)>;
 
-/// Deterministic pseudo-random bytes (xorshift64*), so no offset mistake can hide
-/// behind a short period.
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        out.extend_from_slice(&rng.next().to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
+/// xorshift64*: offsets and lengths for random reads.
 struct Rng(u64);
 
 impl Rng {
@@ -87,46 +78,6 @@ fn dir_object(name: &str) -> (String, Vec<u8>, Headers) {
         vec![],
         vec![("content-type", "application/directory".into())],
     )
-}
-
-/// Uploads `parts` as segments under `seg_prefix` in `segs` and an SLO manifest `name`
-/// in `t`; returns the whole content.
-async fn make_slo(
-    client: &Arc<SwiftClient>,
-    t: &TestContainer,
-    segs: &TestContainer,
-    name: &str,
-    seg_prefix: &str,
-    parts: &[Vec<u8>],
-) -> Vec<u8> {
-    let mut manifest = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        let seg = format!("{seg_prefix}/{i:08}");
-        let etag = client
-            .put_raw(&segs.name, &obj(&seg), Bytes::from(p.clone()), &[])
-            .await
-            .unwrap();
-        manifest.push(SloSegment {
-            path: format!("/{}/{seg}", segs.name),
-            etag,
-            size_bytes: p.len() as u64,
-        });
-    }
-    client
-        .put_slo_manifest(&t.name, &obj(name), &manifest, &ObjectMeta::default())
-        .await
-        .unwrap();
-    parts.concat()
-}
-
-/// Sorted names in a directory of the mount (what `ls` shows).
-fn ls(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
 }
 
 /// `ls -a1` of the real tool: "." and ".." must appear once each, and nothing else
@@ -547,7 +498,6 @@ async fn whole_file_reads_plain_slo_dlo() {
     .await;
     // SLO: segments of at least 1 MiB except the last, in another container
     let slo = make_slo(
-        &client,
         &t,
         &segs,
         "slo.bin",
@@ -671,7 +621,6 @@ async fn reads_at_random_offsets() {
     let data = random_bytes((6 << 20) + 333, 10);
     put_all(&t, vec![plain("rand.bin", &data)]).await;
     let slo = make_slo(
-        &client,
         &t,
         &segs,
         "slo.bin",
@@ -888,15 +837,7 @@ async fn read_only_mount_refuses_every_change_with_erofs() {
             problems.push(format!("{opts:?}: ls shows {names:?}, expected [d, f]"));
         }
     }
-    let mut names: Vec<String> = t
-        .client
-        .list_all(&t.name, &ListQuery::default())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.marker().to_string())
-        .collect();
-    names.sort();
+    let names = listed_names(&t).await;
     if names != ["d/g", "f"] {
         problems.push(format!("Swift now holds {names:?}, expected [d/g, f]"));
     }
@@ -1151,16 +1092,7 @@ async fn background_mode_mounts_and_exits_on_unmount() {
     );
     assert!(is_mount_point(&mp), "the background process died");
 
-    let out = std::process::Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "fusermount3 -u: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mount::fusermount_u(&mp);
     let start = Instant::now();
     while !processes_mentioning(&mp).is_empty() {
         assert!(

@@ -4,8 +4,10 @@
 mod common;
 
 use common::fault_proxy::FaultProxy;
-use common::lab::{self, TestContainer, obj, random_bytes as data};
-use common::mount::{Mount, tempauth_env_via};
+use common::files::{ls, random_bytes as data};
+use common::lab::{self, TestContainer, obj};
+use common::mount::Mount;
+use common::objects::{listed_names, segment_count, swift_bytes};
 use rand::{Rng, SeedableRng};
 use std::fs;
 use std::io::Write;
@@ -19,27 +21,6 @@ const SEGMENT: usize = 8 << 20;
 
 fn mount(t: &TestContainer) -> Mount {
     Mount::new(t.name.as_str(), &["--segment-size", SEGMENT_MIB])
-}
-
-async fn swift_bytes(t: &TestContainer, name: &str) -> Vec<u8> {
-    let info = t.client.head_object(&t.name, &obj(name)).await.unwrap();
-    if info.size == 0 {
-        return Vec::new();
-    }
-    t.client
-        .get_range(&t.name, &obj(name), 0..info.size, None)
-        .await
-        .unwrap()
-        .to_vec()
-}
-
-async fn segment_count(t: &TestContainer) -> usize {
-    let segs = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
-    match t.client.list_all(&segs, &ListQuery::default()).await {
-        Ok(rows) => rows.len(),
-        Err(swiftmount::swift::SwiftError::NotFound(_)) => 0,
-        Err(e) => panic!("{e}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -198,22 +179,10 @@ async fn renames_of_files_and_folders() {
     fs::rename(m.join("a"), m.join("z")).unwrap();
     assert!(!m.join("a").exists());
     assert_eq!(fs::read(m.join("z/b/c/three")).unwrap(), b"3");
-    let mut names: Vec<String> = fs::read_dir(m.join("z/b"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["c", "two"]);
+    assert_eq!(ls(&m.join("z/b")), ["c", "two"]);
     drop(m);
-    let rows = t
-        .client
-        .list_all(&t.name, &ListQuery::default())
-        .await
-        .unwrap();
-    let mut listed: Vec<String> = rows.iter().map(|r| r.marker().to_string()).collect();
-    listed.sort();
     assert_eq!(
-        listed,
+        listed_names(&t).await,
         [
             "big2",
             "final",
@@ -285,14 +254,7 @@ async fn folders_names_and_exclusive_create() {
         Some(libc::ENAMETOOLONG)
     );
     drop(m);
-    let rows = t
-        .client
-        .list_all(&t.name, &ListQuery::default())
-        .await
-        .unwrap();
-    let mut listed: Vec<String> = rows.iter().map(|r| r.marker().to_string()).collect();
-    listed.sort();
-    assert_eq!(listed, ["e", "implicit/", "zero"]);
+    assert_eq!(listed_names(&t).await, ["e", "implicit/", "zero"]);
     t.cleanup().await;
 }
 
@@ -365,9 +327,15 @@ async fn parallel_writers() {
     t.cleanup().await;
 }
 
-/// Logs in through the fault proxy, so the mount's every request can be made to fail.
-async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy) -> Mount {
-    Mount::with_env(
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_upload_is_reported_at_close_and_old_version_survives() {
+    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
+    let t = TestContainer::new(lab::client(lab::tempauth()), "w-fail").await;
+    let old_small = b"precious old version".to_vec();
+    let old_big = data(SEGMENT + 1000, 7);
+    // through the fault proxy, so that the mount's every request can be made to fail
+    let m = Mount::via_proxy(
+        &proxy.base_url(),
         t.name.as_str(),
         &[
             "--segment-size",
@@ -377,17 +345,7 @@ async fn proxied_mount(t: &TestContainer, proxy: &FaultProxy) -> Mount {
             "--dir-cache-ttl",
             "0",
         ],
-        &tempauth_env_via(&proxy.base_url()),
-    )
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn failed_upload_is_reported_at_close_and_old_version_survives() {
-    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
-    let t = TestContainer::new(lab::client(lab::tempauth()), "w-fail").await;
-    let old_small = b"precious old version".to_vec();
-    let old_big = data(SEGMENT + 1000, 7);
-    let m = proxied_mount(&t, &proxy).await;
+    );
     let (small, big) = (m.join("small"), m.join("big"));
     let (s2, b2, os, ob) = (
         small.clone(),
@@ -556,15 +514,10 @@ async fn names_files_cannot_have() {
             .unwrap_or_else(|e| panic!("PUT {name}: {e}"));
     }
     let m = mount(&t);
-    let mut names: Vec<String> = fs::read_dir(m.join("odd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
     // `a` is a folder because of a//b; the object itself cannot be shown in it
     let mut want = vec!["a".to_string(), long_ok.clone(), "ok.txt".to_string()];
     want.sort();
-    assert_eq!(names, want);
+    assert_eq!(ls(&m.join("odd")), want);
     assert_eq!(fs::read_dir(m.join("odd/a")).unwrap().count(), 0);
     assert_eq!(fs::read(m.join(&format!("odd/{long_ok}"))).unwrap(), b"x");
 

@@ -7,14 +7,14 @@
 mod common;
 
 use bytes::Bytes;
+use common::files::{random_bytes, read_blocking};
 use common::lab::{self, TestContainer, obj};
-use common::mount::{self, Cleanup, Mount, fresh_dir, is_mount_point, ok};
+use common::mount::{self, Cleanup, Mount, fresh_dir, is_mount_point, ok, tempauth_env_via};
+use common::objects::swift_bytes;
 use common::tls_proxy::{ServerCert, TestCa, TlsProxy};
 use std::ffi::OsStr;
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use swiftmount::swift::ObjectStore;
 
 /// Where the proxies forward to: the plain-HTTP Swift proxy that also does tempauth.
 fn upstream() -> String {
@@ -22,19 +22,6 @@ fn upstream() -> String {
         .unwrap()
         .origin()
         .ascii_serialization()
-}
-
-fn tempauth_key() -> String {
-    lab::env_or("SWIFTMOUNT_TEST_TEMPAUTH_KEY", "testing")
-}
-
-/// Tempauth login through `proxy`, over TLS.
-fn env_via(proxy: &TlsProxy) -> Vec<(&'static str, String)> {
-    vec![
-        ("ST_AUTH", proxy.tempauth_url()),
-        ("ST_USER", "test:tester".into()),
-        ("ST_KEY", tempauth_key()),
-    ]
 }
 
 /// The names the proxy's certificates are made for: what clients dial.
@@ -61,7 +48,7 @@ async fn check(args: &[&str], env: &[(&'static str, String)]) -> Output {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!all.contains(&tempauth_key()), "key printed:\n{all}");
+    assert!(!all.contains(&lab::tempauth_key()), "key printed:\n{all}");
     out
 }
 
@@ -109,7 +96,7 @@ async fn assert_refused_before_sending(proxy: &TlsProxy) {
 async fn self_signed_is_refused_and_insecure_accepts_it() {
     let t = TestContainer::new(lab::client(lab::tempauth()), "tls-self").await;
     let proxy = TlsProxy::start(&upstream(), ServerCert::self_signed(HOST_NAMES)).await;
-    let env = env_via(&proxy);
+    let env = tempauth_env_via(&proxy.base_url());
 
     let out = check(&[t.name.as_str()], &env).await;
     fails_with(
@@ -153,7 +140,7 @@ async fn private_ca_is_trusted_with_os_cacert() {
     let ca = TestCa::new("private");
     let other = TestCa::new("other");
     let proxy = TlsProxy::start(&upstream(), ca.server_cert(HOST_NAMES)).await;
-    let env = env_via(&proxy);
+    let env = tempauth_env_via(&proxy.base_url());
     let dir = tempfile::tempdir().unwrap();
     let ca_file = ca.write_pem(dir.path(), "ca.pem");
     let other_file = other.write_pem(dir.path(), "other.pem");
@@ -210,7 +197,11 @@ async fn wrong_name_or_expired_is_refused_even_with_the_right_ca() {
     let ca_arg = ca_file.to_str().unwrap();
 
     let wrong = TlsProxy::start(&upstream(), ca.server_cert(&["swift.wrong.example"])).await;
-    let out = check(&["--os-cacert", ca_arg, "c"], &env_via(&wrong)).await;
+    let out = check(
+        &["--os-cacert", ca_arg, "c"],
+        &tempauth_env_via(&wrong.base_url()),
+    )
+    .await;
     let line = fails_with(
         &out,
         &[
@@ -225,7 +216,11 @@ async fn wrong_name_or_expired_is_refused_even_with_the_right_ca() {
     assert_refused_before_sending(&wrong).await;
 
     let expired = TlsProxy::start(&upstream(), ca.expired_server_cert(HOST_NAMES)).await;
-    let out = check(&["--os-cacert", ca_arg, "c"], &env_via(&expired)).await;
+    let out = check(
+        &["--os-cacert", ca_arg, "c"],
+        &tempauth_env_via(&expired.base_url()),
+    )
+    .await;
     fails_with(
         &out,
         &[
@@ -282,7 +277,7 @@ async fn bad_ca_file_is_one_clear_line() {
     let env = vec![
         ("ST_AUTH", "https://127.0.0.1:9/auth/v1.0".to_string()),
         ("ST_USER", "test:tester".into()),
-        ("ST_KEY", tempauth_key()),
+        ("ST_KEY", lab::tempauth_key()),
     ];
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {
@@ -360,19 +355,10 @@ async fn bad_ca_file_is_one_clear_line() {
     assert!(!is_mount_point(&mp));
 }
 
-/// Reads every byte of `path` (blocking; FUSE calls end up at the proxy, which
-/// runs on the runtime, so this runs off it).
-async fn read_file(path: &Path) -> Vec<u8> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::read(path).unwrap())
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn mount_over_tls_with_private_ca() {
     let t = TestContainer::new(lab::client(lab::tempauth()), "tls-mount").await;
-    let data = lab::random_bytes(3 << 20, 42);
+    let data = random_bytes(3 << 20, 42);
     t.client
         .put_raw(
             &t.name,
@@ -388,14 +374,15 @@ async fn mount_over_tls_with_private_ca() {
     let ca_file = ca.write_pem(dir.path(), "ca.pem");
 
     let m = tokio::task::spawn_blocking({
-        let (source, env) = (t.name.to_string(), env_via(&proxy));
+        let (source, env) = (t.name.to_string(), tempauth_env_via(&proxy.base_url()));
         let ca_file = ca_file.to_str().unwrap().to_string();
         move || Mount::with_env(&source, &["--os-cacert", &ca_file], &env)
     })
     .await
     .unwrap();
 
-    let got = read_file(&m.join("dir/data.bin")).await;
+    // off the runtime: FUSE calls end up at the proxy, which runs on it
+    let got = read_blocking(m.join("dir/data.bin")).await.unwrap();
     assert!(
         got == data,
         "bytes read over TLS differ ({} read)",
@@ -403,19 +390,15 @@ async fn mount_over_tls_with_private_ca() {
     );
 
     // and a write, stored in Swift through the same TLS connection pool
-    let written = lab::random_bytes(100_000, 7);
+    let written = random_bytes(100_000, 7);
     tokio::task::spawn_blocking({
         let (path, written) = (m.join("new.bin"), written.clone());
         move || std::fs::write(path, written).unwrap()
     })
     .await
     .unwrap();
-    let stored = t
-        .client
-        .get_range(&t.name, &obj("new.bin"), 0..written.len() as u64, None)
-        .await
-        .unwrap();
-    assert!(stored[..] == written[..], "bytes written over TLS differ");
+    let stored = swift_bytes(&t, "new.bin").await;
+    assert!(stored == written, "bytes written over TLS differ");
     assert!(
         proxy.requests() >= 3,
         "login, reads and the PUT went over TLS"
@@ -427,6 +410,9 @@ async fn mount_over_tls_with_private_ca() {
         .await
         .unwrap();
     assert!(status.success(), "{status}; log:\n{log}");
-    assert!(!log.contains(&tempauth_key()), "key in the log:\n{log}");
+    assert!(
+        !log.contains(&lab::tempauth_key()),
+        "key in the log:\n{log}"
+    );
     t.cleanup().await;
 }

@@ -40,10 +40,7 @@ pub fn tempauth_env() -> Env {
     vec![
         ("ST_AUTH", lab::tempauth_url()),
         ("ST_USER", "test:tester".into()),
-        (
-            "ST_KEY",
-            lab::env_or("SWIFTMOUNT_TEST_TEMPAUTH_KEY", "testing"),
-        ),
+        ("ST_KEY", lab::tempauth_key()),
     ]
 }
 
@@ -193,7 +190,8 @@ fn log_file() -> (tempfile::NamedTempFile, File, File) {
     (log, out, err)
 }
 
-fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+/// Waits for `child` to exit, at most `limit`; `None` if it is still running then.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -245,6 +243,20 @@ pub fn run(args: &[&OsStr], env: &[(&'static str, String)], limit: Duration) -> 
     }
 }
 
+/// `fusermount3 -u`, which must succeed (else its stderr in the panic).
+pub fn fusermount_u(p: &Path) {
+    let out = Command::new("fusermount3")
+        .arg("-u")
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fusermount3 -u: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `fusermount3 -u`, then `umount -l` if that did not work. True once unmounted.
 pub fn unmount(p: &Path) -> bool {
     let quiet = |cmd: &mut Command| {
@@ -281,6 +293,12 @@ impl Mount {
     /// Mounts `source` with the given login and extra options, on a fresh directory.
     pub fn with_env(source: &str, extra: &[&str], env: &[(&'static str, String)]) -> Mount {
         Mount::on(fresh_dir("mnt"), source, extra, env)
+    }
+
+    /// Mounts `source` as test:tester logging in through the proxy at `proxy_base`
+    /// (see [`tempauth_env_via`]): every request of the mount goes through it.
+    pub fn via_proxy(proxy_base: &str, source: &str, extra: &[&str]) -> Mount {
+        Mount::with_env(source, extra, &tempauth_env_via(proxy_base))
     }
 
     /// Mounts on `path` (which must exist); removes `path` when dropped.
@@ -343,16 +361,7 @@ impl Mount {
 
     /// Unmounts with `fusermount3 -u` and returns how the process exited.
     pub fn unmount(mut self) -> ExitStatus {
-        let out = Command::new("fusermount3")
-            .arg("-u")
-            .arg(&self.path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "fusermount3 -u: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        fusermount_u(&self.path);
         self.wait_exit()
     }
 

@@ -210,9 +210,11 @@ impl TlsProxy {
         format!("https://{}", self.addr)
     }
 
-    /// Tempauth's login URL through the proxy.
+    /// Tempauth's login URL through the proxy (what [`super::mount::tempauth_env_via`]
+    /// logs in at, given [`Self::base_url`]).
     pub fn tempauth_url(&self) -> String {
-        format!("{}/auth/v1.0", self.base_url())
+        let auth = url::Url::parse(&super::lab::tempauth_url()).unwrap();
+        format!("{}{}", self.base_url(), auth.path())
     }
 
     /// HTTP requests forwarded so far.
