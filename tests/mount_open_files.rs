@@ -317,3 +317,56 @@ async fn a_read_only_open_of_a_file_being_written_sees_its_bytes() {
     drop(m);
     t.cleanup().await;
 }
+
+/// A reader makes the writer's content local (in `--cache-dir`); when that fails
+/// (the cache directory is full), the reader hears so and the writer's bytes are not
+/// lost: the writer goes on, and its close stores exactly what it wrote. (It used to
+/// store zeros where the first 6 MiB had been, and say nothing.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_cannot_get_a_local_copy_loses_none_of_the_writers_bytes() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "of-full").await;
+    let cache = SmallTmpfs::new("4m");
+    let cache_arg = cache.0.path().to_str().unwrap().to_string();
+    let m = Mount::new(t.name.as_str(), &["--cache-dir", &cache_arg]);
+    let path = m.join("f");
+    let data = random_bytes(7 << 20, 31);
+    let mut f = File::create(&path).unwrap();
+    f.write_all(&data[..6 << 20]).unwrap();
+    let err = fs::read(&path).expect_err("6 MiB cannot go into a 4 MiB cache dir");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+    assert_eq!(fs::metadata(&path).unwrap().len(), 6 << 20);
+    f.write_all(&data[6 << 20..]).unwrap();
+    close_checked(f).expect("the writer's close");
+    assert_eq!(swift_bytes(&t, "f").await, data);
+    drop(m);
+    drop(cache);
+    t.cleanup().await;
+}
+
+/// A tmpfs of a given size on a temporary directory, unmounted when dropped.
+struct SmallTmpfs(tempfile::TempDir);
+
+impl SmallTmpfs {
+    fn new(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "swiftmount-test",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount a {size} tmpfs");
+        SmallTmpfs(dir)
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
