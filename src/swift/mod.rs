@@ -6,6 +6,8 @@
 mod auth;
 mod client;
 mod error;
+mod faults;
+mod memory;
 mod metadata;
 mod names;
 mod retry;
@@ -20,6 +22,8 @@ pub use auth::{
 };
 pub use client::{ClientConfig, SwiftClient};
 pub use error::SwiftError;
+pub use faults::{Effect, FaultStore, Op, Rule};
+pub use memory::MemoryStore;
 pub use metadata::{ListedMeta, ObjectMeta, parse_time};
 pub use names::{ContainerName, ObjectName};
 pub use retry::RetryPolicy;
