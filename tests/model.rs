@@ -12,13 +12,11 @@ mod common;
 
 use common::lab::{self, TestContainer, obj};
 use common::model::mount_target::mount_target;
-use common::model::{Model, env_num};
+use common::model::{LargeFiles, Model, STREAM_LIMIT, env_num};
 use swiftmount::swift::{ContainerName, ListEntry, ListQuery, ObjectStore};
 
 /// Small segments so that a large file is a few segments only.
 const SEGMENT_MIB: &str = "8";
-/// Sequential writes past this are streamed into segments (the mount's buffer).
-const STREAM_LIMIT: u64 = 8 << 20;
 
 async fn cleanup(t: &TestContainer) {
     let rows = t
@@ -62,7 +60,10 @@ async fn random_operations_match_a_local_directory() {
             mount_args.push("-vv");
         }
         let target = mount_target(source, mount_args);
-        let large = STREAM_LIMIT + 1..STREAM_LIMIT + (9 << 20);
+        let large = LargeFiles {
+            sizes: STREAM_LIMIT + 1..STREAM_LIMIT + (9 << 20),
+            count: 3,
+        };
         let report = Model::new(seed, target, large).run(ops);
         println!("model seed {seed} (dir-cache-ttl {ttl}): {report}");
     })

@@ -19,6 +19,7 @@
 
 #![allow(dead_code)]
 
+pub mod fs_target;
 pub mod mount_target;
 pub mod target;
 
@@ -50,8 +51,9 @@ pub const MAX_HANDLES: usize = 4;
 const FULL_EVERY: usize = 25;
 /// Small files stay below this (writes and truncates past it are clamped).
 const SMALL_MAX: u64 = 256 << 10;
-/// Large files written in one run, at most.
-const LARGE_BUDGET: usize = 3;
+/// Sequential writes past this are streamed into segments (`BUFFER_LIMIT` in
+/// src/fs/writer.rs): large files are written past it.
+pub const STREAM_LIMIT: u64 = 8 << 20;
 /// Operations shown on a mismatch.
 const HISTORY: usize = 20;
 /// Lines of the target's log shown on a mismatch.
@@ -86,12 +88,45 @@ fn depth(rel: &str) -> usize {
     }
 }
 
+/// Random bytes to take data from: drawing every byte written from the seeded
+/// generator was most of the time of a run in a debug build.
+pub struct Pool(Vec<u8>);
+
+impl Pool {
+    pub fn new(rng: &mut StdRng, size: usize) -> Self {
+        let mut pool = vec![0u8; size];
+        rng.fill(&mut pool[..]);
+        Pool(pool)
+    }
+
+    /// `len` bytes of the pool from a random offset, wrapping around at its end.
+    pub fn bytes(&self, rng: &mut StdRng, len: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(len);
+        let mut at = rng.random_range(0..self.0.len());
+        while v.len() < len {
+            let n = (len - v.len()).min(self.0.len() - at);
+            v.extend_from_slice(&self.0[at..at + n]);
+            at = 0;
+        }
+        v
+    }
+}
+
 /// A file open on both sides, as `rel` (its current name).
 struct Handle {
     id: usize,
     rel: String,
     local: u64,
     target: u64,
+}
+
+/// The large files of a run: written whole past the size a mount keeps in memory
+/// ([`STREAM_LIMIT`]), so that they are streamed into segments.
+#[derive(Clone, Debug)]
+pub struct LargeFiles {
+    pub sizes: Range<u64>,
+    /// How many, at most.
+    pub count: usize,
 }
 
 /// What one run did.
@@ -127,12 +162,11 @@ impl fmt::Display for Report {
 pub struct Model<T: Target> {
     seed: u64,
     rng: StdRng,
+    pool: Pool,
     target: T,
     local: PathTarget<tempfile::TempDir>,
     handles: Vec<Handle>,
     next_handle: usize,
-    /// Sizes of the large files written whole: past the size a mount keeps in memory,
-    /// so that they are streamed into segments.
     large: Range<u64>,
     history: VecDeque<String>,
     history_len: usize,
@@ -145,26 +179,29 @@ pub struct Model<T: Target> {
 }
 
 impl<T: Target> Model<T> {
-    pub fn new(seed: u64, target: T, large: Range<u64>) -> Self {
+    pub fn new(seed: u64, target: T, large: LargeFiles) -> Self {
         let local = tempfile::Builder::new()
             .prefix("swiftmount-model-")
             .tempdir()
             .unwrap();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let pool = Pool::new(&mut rng, 1 << 20);
         Model {
             seed,
-            rng: StdRng::seed_from_u64(seed),
+            rng,
+            pool,
             target,
             local: PathTarget::new(local),
             handles: Vec::new(),
             next_handle: 0,
-            large,
+            large: large.sizes,
             history: VecDeque::new(),
             history_len: env_num("SWIFTMOUNT_MODEL_HISTORY", HISTORY as u64) as usize,
             step: 0,
             counts: BTreeMap::new(),
             written: 0,
             verified: 0,
-            large_left: LARGE_BUDGET,
+            large_left: large.count,
             remounts: 0,
         }
     }
@@ -321,15 +358,13 @@ impl<T: Target> Model<T> {
         }
     }
 
+    /// Random bytes, or one byte repeated.
     fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut v = vec![0u8; len];
         if self.rng.random_bool(0.7) {
-            self.rng.fill(&mut v[..]);
+            self.pool.bytes(&mut self.rng, len)
         } else {
-            let b: u8 = self.rng.random();
-            v.fill(b);
+            vec![self.rng.random(); len]
         }
-        v
     }
 
     /// Kind, size and (for files) bytes of one path on both sides.
@@ -528,11 +563,13 @@ impl<T: Target> Model<T> {
         self.local.handle_len(self.handles[i].local)
     }
 
-    /// A write through an open handle: appending, inside, or past the end (a hole).
+    /// A write through an open handle: appending, over the start (of content that
+    /// is only in the store, until then), inside, or past the end (a hole).
     fn op_handle_write(&mut self, i: usize) {
         let size = self.handle_size(i);
         let off = match self.rng.random_range(0..10) {
-            0..=3 => size,
+            0..=2 => size,
+            3 => 0,
             4..=7 => self.rng.random_range(0..=size),
             _ => size + self.rng.random_range(1..64 << 10),
         };
