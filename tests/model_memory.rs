@@ -4,8 +4,8 @@
 //! seconds.
 //!
 //! - The model test of tests/model.rs (see tests/common/model), once per seed, with
-//!   the dir cache TTL, the mount's prefix and the store's listing page size varied
-//!   by seed.
+//!   the dir cache's TTL and size, the mount's prefix and the store's listing page
+//!   size varied by seed.
 //! - Two handles of one file used at the same time (two calls in flight at once on
 //!   the runtime), where whatever the interleaving, disjoint writes commute, a read
 //!   sees a concurrent write whole or not at all, and the store only ever holds
@@ -23,7 +23,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::model::fs_target::{FsTarget, SEGMENT_SIZE};
+use common::model::fs_target::{DIR_CACHE_DIRS, FsTarget, SEGMENT_SIZE};
 use common::model::{LargeFiles, Model, Pool, STREAM_LIMIT, Target, env_num};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -64,7 +64,10 @@ fn random_operations_on_the_fs_layer_match_a_local_directory() {
         let page_size = [10_000, 3][(seed % 2) as usize];
         let prefix = ["", "mounted/prefix/"][(seed / 2 % 2) as usize];
         let store = Arc::new(MemoryStore::with_page_size(page_size));
-        let target = FsTarget::new(store, location(prefix), Duration::from_secs(ttl));
+        // a small listing cache lets go of the inodes its listings held
+        let dirs = [DIR_CACHE_DIRS, 2][(seed / 4 % 2) as usize];
+        let ttl = Duration::from_secs(ttl);
+        let target = FsTarget::new(store, location(prefix), ttl, dirs);
         let described = format!("{}, listing pages of {page_size}", target.describe());
         // one per seed: each of its uploads hashes all of it, most of a seed's time
         let large = LargeFiles {
@@ -447,7 +450,7 @@ fn two_handles(seed: u64, rounds: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let pool = Pool::new(&mut rng, 128 << 10);
     let store = Arc::new(MemoryStore::new());
-    let target = FsTarget::new(store.clone(), location(""), Duration::ZERO);
+    let target = FsTarget::new(store.clone(), location(""), Duration::ZERO, DIR_CACHE_DIRS);
     let fs = target.fs();
     let stored_first = rng.random_bool(0.7);
     // up to a few segments: changed in place, it is stored as a large object
@@ -534,7 +537,7 @@ fn two_handles_interleaved() {
 #[test]
 fn only_a_writers_close_or_an_fsync_uploads() {
     let store = Arc::new(MemoryStore::new());
-    let target = FsTarget::new(store.clone(), location(""), Duration::ZERO);
+    let target = FsTarget::new(store.clone(), location(""), Duration::ZERO, DIR_CACHE_DIRS);
     let fs = target.fs();
     let name = "written.bin";
     let mut first = vec![0u8; 3 << 20];

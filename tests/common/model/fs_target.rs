@@ -8,6 +8,12 @@
 //! file is `open` and then `setattr(size 0)` (the mount does not ask for atomic
 //! `O_TRUNC`); a listing is `opendir`, `readdirplus` in small batches, `releasedir`.
 //!
+//! As the kernel, the target counts the entries it was given (lookups, creates,
+//! `mkdir`, `readdirplus`) and gives them back with `forget` when it lets an inode
+//! go: a removed name's at once, or at the last close of a file still open; and on
+//! [`Target::drop_caches`], every file not open (folders stay: an open file's folders
+//! are held by the kernel, and which they are is not tracked here).
+//!
 //! A remount builds a new [`SwiftFs`] over the same store: every cache is gone.
 //! The async calls run on a multi-thread runtime of the target's own
 //! (`block_in_place` in the filesystem layer panics on a current-thread one).
@@ -15,7 +21,7 @@
 use super::target::{Entry, OpenFlags, Res, Stat, Target};
 use bytes::Bytes;
 use futures::StreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::future::Future;
 use std::sync::Arc;
@@ -33,6 +39,8 @@ const READDIR_BATCH: usize = 3;
 /// The process that opens and closes every handle (the kernel tells the
 /// filesystem who it is).
 pub const PID: u32 = 4242;
+/// The mount's default `--dir-cache-size`.
+pub const DIR_CACHE_DIRS: usize = 1000;
 /// Segment size: small, so that a small file changed in place (up to 256 KiB and a
 /// write past its end) is uploaded as a large object now and then too, and a
 /// streamed one is many segments.
@@ -51,6 +59,10 @@ pub struct FsTarget {
     location: Location,
     config: FsConfig,
     open: HashMap<u64, Open>,
+    /// Entries handed to the kernel and not given back, by inode.
+    lookups: HashMap<u64, u64>,
+    /// Removed while open: forgotten at the last close.
+    removed: HashSet<u64>,
     _cache_dir: tempfile::TempDir,
     runtime: tokio::runtime::Runtime,
 }
@@ -67,8 +79,14 @@ fn stat_of(attr: &Attr) -> Stat {
 }
 
 impl FsTarget {
-    /// A filesystem over `location` in `store` (the container is created if missing).
-    pub fn new(store: Arc<dyn ObjectStore>, location: Location, dir_cache_ttl: Duration) -> Self {
+    /// A filesystem over `location` in `store` (the container is created if missing),
+    /// with the mount's `--dir-cache-ttl` and `--dir-cache-size`.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        location: Location,
+        dir_cache_ttl: Duration,
+        dir_cache_dirs: usize,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -86,7 +104,7 @@ impl FsTarget {
             file_mode: 0o644,
             dir_mode: 0o755,
             dir_cache_ttl,
-            dir_cache_max_dirs: 1000,
+            dir_cache_max_dirs: dir_cache_dirs,
             dir_cache_max_entries: 500_000,
             read_only: false,
             segment_size: SEGMENT_SIZE,
@@ -107,6 +125,8 @@ impl FsTarget {
             location,
             config,
             open: HashMap::new(),
+            lookups: HashMap::new(),
+            removed: HashSet::new(),
             _cache_dir: cache_dir,
             runtime,
         }
@@ -152,12 +172,37 @@ impl FsTarget {
         })
     }
 
-    fn lookup_in(&self, parent: u64, name: &str) -> Res<Attr> {
-        self.call(self.fs.lookup(parent, OsStr::new(name)))
+    /// An entry the kernel was given: it holds the inode until it forgets it.
+    fn entry(&mut self, attr: Attr) -> Attr {
+        if attr.ino != ROOT_INO {
+            *self.lookups.entry(attr.ino).or_default() += 1;
+        }
+        attr
+    }
+
+    /// The kernel lets an inode go: all its lookups back.
+    fn forget(&mut self, ino: u64) {
+        if let Some(n) = self.lookups.remove(&ino) {
+            self.fs.forget(ino, n);
+        }
+    }
+
+    /// A name is gone: its inode goes once no open file holds it.
+    fn removed(&mut self, ino: u64) {
+        if self.open.values().any(|o| o.ino == ino) {
+            self.removed.insert(ino);
+        } else {
+            self.forget(ino);
+        }
+    }
+
+    fn lookup_in(&mut self, parent: u64, name: &str) -> Res<Attr> {
+        let attr = self.call(self.fs.lookup(parent, OsStr::new(name)))?;
+        Ok(self.entry(attr))
     }
 
     /// Walks a path from the root.
-    fn lookup(&self, rel: &str) -> Res<Attr> {
+    fn lookup(&mut self, rel: &str) -> Res<Attr> {
         let mut attr = self.fs.getattr(ROOT_INO).map_err(errno)?;
         for name in rel.split('/').filter(|n| !n.is_empty()) {
             attr = self.lookup_in(attr.ino, name)?;
@@ -166,7 +211,7 @@ impl FsTarget {
     }
 
     /// The folder a path's last name is in, and that name.
-    fn parent<'a>(&self, rel: &'a str) -> Res<(u64, &'a str)> {
+    fn parent<'a>(&mut self, rel: &'a str) -> Res<(u64, &'a str)> {
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let attr = self.lookup(dir)?;
         if attr.kind != NodeKind::Dir {
@@ -176,7 +221,7 @@ impl FsTarget {
     }
 
     /// A name in a folder, `None` if there is none.
-    fn find(&self, parent: u64, name: &str) -> Res<Option<Attr>> {
+    fn find(&mut self, parent: u64, name: &str) -> Res<Option<Attr>> {
         match self.lookup_in(parent, name) {
             Ok(a) => Ok(Some(a)),
             Err(libc::ENOENT) => Ok(None),
@@ -196,8 +241,9 @@ impl FsTarget {
 impl Target for FsTarget {
     fn describe(&self) -> String {
         format!(
-            "fs layer (dir-cache-ttl {:?}, segments of {} KiB, prefix {:?})",
+            "fs layer (dir-cache-ttl {:?}, dir-cache-size {}, segments of {} KiB, prefix {:?})",
             self.config.dir_cache_ttl,
+            self.config.dir_cache_max_dirs,
             self.config.segment_size >> 10,
             self.location.prefix
         )
@@ -210,6 +256,7 @@ impl Target for FsTarget {
             None if flags.create => {
                 let (attr, opened) =
                     self.call(self.fs.create(parent, OsStr::new(name), flags.excl, opener))?;
+                let attr = self.entry(attr);
                 let open = Open {
                     ino: attr.ino,
                     dir: false,
@@ -314,6 +361,10 @@ impl Target for FsTarget {
             self.call(self.fs.flush(fh, Some(PID)))
         };
         self.release(fh);
+        if self.removed.contains(&open.ino) && !self.open.values().any(|o| o.ino == open.ino) {
+            self.removed.remove(&open.ino);
+            self.forget(open.ino);
+        }
         flushed
     }
 
@@ -344,7 +395,7 @@ impl Target for FsTarget {
         if from.starts_with(&format!("{to}/")) {
             return Err(libc::ENOTEMPTY);
         }
-        if let Some(t) = target {
+        if let Some(t) = &target {
             if t.ino == source.ino {
                 return Ok(());
             }
@@ -360,15 +411,22 @@ impl Target for FsTarget {
             to_parent,
             OsStr::new(to_name),
             false,
-        ))
+        ))?;
+        if let Some(t) = target {
+            self.removed(t.ino);
+        }
+        Ok(())
     }
 
     fn unlink(&mut self, rel: &str) -> Res<()> {
         let (parent, name) = self.parent(rel)?;
-        if self.lookup_in(parent, name)?.kind == NodeKind::Dir {
+        let file = self.lookup_in(parent, name)?;
+        if file.kind == NodeKind::Dir {
             return Err(libc::EISDIR);
         }
-        self.call(self.fs.unlink(parent, OsStr::new(name)))
+        self.call(self.fs.unlink(parent, OsStr::new(name)))?;
+        self.removed(file.ino);
+        Ok(())
     }
 
     fn mkdir(&mut self, rel: &str) -> Res<()> {
@@ -376,16 +434,20 @@ impl Target for FsTarget {
         if self.find(parent, name)?.is_some() {
             return Err(libc::EEXIST);
         }
-        self.call(self.fs.mkdir(parent, OsStr::new(name)))
-            .map(|_| ())
+        let attr = self.call(self.fs.mkdir(parent, OsStr::new(name)))?;
+        self.entry(attr);
+        Ok(())
     }
 
     fn rmdir(&mut self, rel: &str) -> Res<()> {
         let (parent, name) = self.parent(rel)?;
-        if self.lookup_in(parent, name)?.kind != NodeKind::Dir {
+        let dir = self.lookup_in(parent, name)?;
+        if dir.kind != NodeKind::Dir {
             return Err(libc::ENOTDIR);
         }
-        self.call(self.fs.rmdir(parent, OsStr::new(name)))
+        self.call(self.fs.rmdir(parent, OsStr::new(name)))?;
+        self.removed(dir.ino);
+        Ok(())
     }
 
     fn listing(&mut self, rel: &str) -> Res<Vec<Entry>> {
@@ -414,7 +476,7 @@ impl Target for FsTarget {
             offset = *next;
             for (e, _) in batch {
                 if e.name != "." && e.name != ".." {
-                    let (kind, size) = stat_of(&e.attr);
+                    let (kind, size) = stat_of(&self.entry(e.attr));
                     entries.push((e.name, kind, size));
                 }
             }
@@ -429,8 +491,32 @@ impl Target for FsTarget {
         self.lookup(rel).map(|a| stat_of(&a))
     }
 
+    fn drop_caches(&mut self) -> Result<(), String> {
+        let held: HashSet<u64> = self.open.values().map(|o| o.ino).collect();
+        let files: Vec<u64> = self
+            .lookups
+            .keys()
+            .copied()
+            .filter(|ino| !held.contains(ino))
+            .filter(|&ino| matches!(self.fs.getattr(ino), Ok(a) if a.kind == NodeKind::File))
+            .collect();
+        for ino in files {
+            self.forget(ino);
+        }
+        let counted = self.fs.inode_counts().kernel;
+        if counted != self.lookups.len() {
+            return Err(format!(
+                "the fs counts {counted} inodes held by the kernel, which holds {}",
+                self.lookups.len()
+            ));
+        }
+        Ok(())
+    }
+
     fn remount(&mut self) -> Result<(), String> {
         assert!(self.open.is_empty(), "remount with files open");
+        // the kernel's entries go with the old filesystem
+        self.lookups.clear();
         self.fs = Arc::new(SwiftFs::new(
             self.store.clone(),
             self.location.clone(),

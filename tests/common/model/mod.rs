@@ -10,7 +10,8 @@
 //! (sometimes large, to take the streamed path), or through up to [`MAX_HANDLES`]
 //! read-write handles kept open across other operations (writes inside, appending and
 //! past the end, reads, `ftruncate`, `fsync`); paths are read, truncated, renamed
-//! (files and folders, over existing names too) and unlinked, also while open.
+//! (files and folders, over existing names too) and unlinked, also while open; and
+//! now and then the kernel drops its caches, or everything is remounted.
 //!
 //! `SWIFTMOUNT_MODEL_HISTORY` is how many operations a failure shows (default 20),
 //! `SWIFTMOUNT_MODEL_LOG=FILE` keeps the target's whole log of a failed run. A
@@ -854,6 +855,16 @@ impl<T: Target> Model<T> {
         }
     }
 
+    fn op_drop_caches(&mut self) {
+        self.log(
+            "drop-caches",
+            "the kernel forgets what it does not hold".into(),
+        );
+        if let Err(e) = self.target.drop_caches() {
+            self.fail(e);
+        }
+    }
+
     fn op_remount(&mut self) {
         self.log("remount", "close everything, unmount, mount again".into());
         self.close_all();
@@ -894,6 +905,7 @@ impl<T: Target> Model<T> {
             94..=100 => self.op_unlink(&files, &dirs),
             101..=106 => self.op_rmdir(&files, &dirs),
             107 => self.op_remount(),
+            108..=109 => self.op_drop_caches(),
             _ => self.op_path_read(&files, &dirs),
         }
     }

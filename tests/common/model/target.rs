@@ -75,6 +75,12 @@ pub trait Target {
     /// A folder's entries, sorted.
     fn listing(&mut self, rel: &str) -> Res<Vec<Entry>>;
     fn stat(&mut self, rel: &str) -> Res<Stat>;
+    /// The kernel forgets the inodes it does not need (as under memory pressure),
+    /// and whether the filesystem's count of what the kernel holds agrees. Where a
+    /// real kernel is in between, it decides that by itself: nothing to do.
+    fn drop_caches(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     /// A cold start with nothing cached (every handle is closed before).
     fn remount(&mut self) -> Result<(), String>;
 }
