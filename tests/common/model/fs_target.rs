@@ -20,7 +20,6 @@
 
 use super::target::{Entry, OpenFlags, Res, Stat, Target};
 use bytes::Bytes;
-use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::future::Future;
@@ -28,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use swiftmount::fs::{Attr, FsConfig, FsError, NodeKind, OpenMode, ROOT_INO, SwiftFs};
 use swiftmount::source::Location;
-use swiftmount::swift::{ContainerName, ObjectName, ObjectStore, SwiftError};
+use swiftmount::swift::{ContainerName, ObjectName, ObjectStore};
 
 /// The largest read and write the mount lets the kernel send (`MAX_IO` in
 /// src/fuse.rs).
@@ -38,7 +37,7 @@ const MAX_IO: usize = 1 << 20;
 const READDIR_BATCH: usize = 3;
 /// The process that opens and closes every handle (the kernel tells the
 /// filesystem who it is).
-pub const PID: u32 = 4242;
+const PID: u32 = 4242;
 /// The mount's default `--dir-cache-size`.
 pub const DIR_CACHE_DIRS: usize = 1000;
 /// Segment size: small, so that a small file changed in place (up to 256 KiB and a
@@ -96,7 +95,8 @@ impl FsTarget {
             .prefix("swiftmount-model-cache-")
             .tempdir()
             .unwrap();
-        // as src/mount.rs builds it from the defaults, but for the segment size
+        // as src/mount.rs builds it from the defaults, but for the segment size and
+        // the listing cache
         let config = FsConfig {
             // SAFETY: getuid/getgid cannot fail and touch no memory.
             uid: unsafe { libc::getuid() },
@@ -150,28 +150,6 @@ impl FsTarget {
         ObjectName::new(format!("{}{rel}", self.location.prefix)).unwrap()
     }
 
-    /// The bytes the store holds for a path, if any: what any other client would
-    /// read.
-    pub fn stored(&self, rel: &str) -> Option<Vec<u8>> {
-        let name = self.object_name(rel);
-        self.runtime.block_on(async {
-            let get = self
-                .store
-                .get_object(&self.location.container, &name, None, None)
-                .await;
-            let mut stream = match get {
-                Ok(s) => s,
-                Err(SwiftError::NotFound(_)) => return None,
-                Err(e) => panic!("GET {name}: {e}"),
-            };
-            let mut bytes = Vec::new();
-            while let Some(chunk) = stream.body.next().await {
-                bytes.extend_from_slice(&chunk.unwrap_or_else(|e| panic!("GET {name}: {e}")));
-            }
-            Some(bytes)
-        })
-    }
-
     /// An entry the kernel was given: it holds the inode until it forgets it.
     fn entry(&mut self, attr: Attr) -> Attr {
         if attr.ino != ROOT_INO {
@@ -188,7 +166,7 @@ impl FsTarget {
     }
 
     /// A name is gone: its inode goes once no open file holds it.
-    fn removed(&mut self, ino: u64) {
+    fn name_removed(&mut self, ino: u64) {
         if self.open.values().any(|o| o.ino == ino) {
             self.removed.insert(ino);
         } else {
@@ -361,8 +339,7 @@ impl Target for FsTarget {
             self.call(self.fs.flush(fh, Some(PID)))
         };
         self.release(fh);
-        if self.removed.contains(&open.ino) && !self.open.values().any(|o| o.ino == open.ino) {
-            self.removed.remove(&open.ino);
+        if !self.open.values().any(|o| o.ino == open.ino) && self.removed.remove(&open.ino) {
             self.forget(open.ino);
         }
         flushed
@@ -413,7 +390,7 @@ impl Target for FsTarget {
             false,
         ))?;
         if let Some(t) = target {
-            self.removed(t.ino);
+            self.name_removed(t.ino);
         }
         Ok(())
     }
@@ -425,7 +402,7 @@ impl Target for FsTarget {
             return Err(libc::EISDIR);
         }
         self.call(self.fs.unlink(parent, OsStr::new(name)))?;
-        self.removed(file.ino);
+        self.name_removed(file.ino);
         Ok(())
     }
 
@@ -446,7 +423,7 @@ impl Target for FsTarget {
             return Err(libc::ENOTDIR);
         }
         self.call(self.fs.rmdir(parent, OsStr::new(name)))?;
-        self.removed(dir.ino);
+        self.name_removed(dir.ino);
         Ok(())
     }
 

@@ -30,7 +30,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::{self, Debug};
 use std::ops::Range;
 use std::time::{Duration, Instant};
-pub use target::{OpenFlags, PathTarget, Res, Target};
+pub use target::Target;
+use target::{OpenFlags, PathTarget, Res};
 
 /// Names for files and folders alike, so that kinds collide.
 const NAMES: &[&str] = &[
@@ -47,7 +48,7 @@ const NAMES: &[&str] = &[
 /// Folders deeper than this are not made.
 const MAX_DEPTH: usize = 3;
 /// Files kept open at once, at most.
-pub const MAX_HANDLES: usize = 4;
+const MAX_HANDLES: usize = 4;
 /// A full comparison of both trees every this many steps.
 const FULL_EVERY: usize = 25;
 /// Small files stay below this (writes and truncates past it are clamped).
