@@ -20,7 +20,7 @@ mod writer;
 mod tests;
 
 pub use error::FsError;
-pub use inode::{NodeKind, ROOT_INO};
+pub use inode::{InodeCounts, NodeKind, ROOT_INO};
 
 use crate::source::Location;
 use crate::swift::{ContainerName, ListQuery, ObjectName, ObjectStore, SwiftError};
@@ -258,7 +258,7 @@ impl SwiftFs {
     }
 
     /// How many inodes the mount knows, and how many of them the kernel holds.
-    pub fn inode_counts(&self) -> inode::InodeCounts {
+    pub fn inode_counts(&self) -> InodeCounts {
         self.inodes.counts()
     }
 
