@@ -1,6 +1,6 @@
 //! `swiftmount check`: everything a mount does before mounting, reported.
 
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, Resolved};
 use crate::swift::{ObjectStore, SwiftClient, SwiftError};
 use std::io::Write;
 
@@ -18,8 +18,13 @@ pub enum CheckError {
 }
 
 pub async fn run(args: &CheckArgs, out: &mut impl Write) -> Result<(), CheckError> {
-    let (location, credentials, filter) = args.auth.resolve(&args.source)?;
-    let client = SwiftClient::new(credentials, filter.clone(), args.network.client_config())?;
+    let Resolved {
+        location,
+        credentials,
+        filter,
+        client_config,
+    } = args.auth.resolve(&args.source, &args.network)?;
+    let client = SwiftClient::new(credentials, filter.clone(), client_config)?;
     let session = client.session().await?;
     let info = match client.container_info(&location.container).await {
         Err(SwiftError::NotFound(_)) => {

@@ -3,6 +3,7 @@
 //! Option names follow Duplicati's OpenStack destination (`--auth-username`,
 //! `--openstack-region`, …) so a Duplicati URL and these flags say the same things.
 
+use crate::clouds::{self, Lookup, SelectedCloud};
 use crate::source::{self, Location, Settings, SourceError};
 use crate::swift::{ClientConfig, Credentials, EndpointFilter, Secret};
 use clap::{Args, Parser, Subcommand};
@@ -24,8 +25,9 @@ use std::time::Duration;
     about = "Mount an OpenStack Swift container (or a prefix inside it) as a directory",
     long_about = "Mount an OpenStack Swift container (or a prefix inside it) as a directory.\n\n\
         SOURCE is Duplicati's storage URL, openstack://<container>/<prefix>?auth-username=…&openstack-authuri=…, \
-        or <container>[/<prefix>] with the settings given as flags or OS_* / ST_* environment variables. \
-        A flag wins over the URL, which wins over the environment.\n\n\
+        or <container>[/<prefix>] with the settings given as flags, OS_* / ST_* environment variables \
+        or a cloud of clouds.yaml (--os-cloud). A flag wins over the URL, which wins over the \
+        environment, which wins over the cloud.\n\n\
         Secrets are best passed in the environment (OS_PASSWORD, OS_API_KEY, OS_AUTH_TOKEN, \
         OS_APPLICATION_CREDENTIAL_SECRET) or in files (--auth-password-file …): command-line \
         arguments are visible to every user in ps."
@@ -236,6 +238,10 @@ pub struct CheckArgs {
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Authentication")]
 pub struct AuthArgs {
+    /// A cloud of clouds.yaml (and secure.yaml), found where openstackclient finds
+    /// them; flags, the URL and OS_* variables win over its keys [env: OS_CLOUD]
+    #[arg(long, value_name = "NAME", env = "OS_CLOUD", hide_env = true)]
+    pub os_cloud: Option<String>,
     /// Identity endpoint: Keystone (…/v3, …/v2.0) or v1 auth (…/auth/v1.0) [env: OS_AUTH_URL, ST_AUTH]
     #[arg(long, value_name = "URL")]
     pub openstack_authuri: Option<String>,
@@ -321,23 +327,32 @@ pub struct NetworkArgs {
 }
 
 impl NetworkArgs {
-    pub fn client_config(&self) -> ClientConfig {
-        self.client_config_with_env(|k| std::env::var_os(k))
+    fn client_config(&self, cloud: Option<&SelectedCloud>) -> ClientConfig {
+        self.client_config_with_env(|k| std::env::var_os(k), cloud)
     }
 
-    /// The flag wins over `OS_CACERT`, as flags win over the environment everywhere;
-    /// Duplicati's URLs have no CA option, so there is no URL level here.
-    fn client_config_with_env(&self, get: impl Fn(&str) -> Option<OsString>) -> ClientConfig {
-        let ca_file = self.os_cacert.clone().or_else(|| {
-            get("OS_CACERT")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        });
+    /// The flag wins over `OS_CACERT`, which wins over the cloud's `cacert`, as
+    /// everywhere; Duplicati's URLs have no CA option, so there is no URL level here.
+    /// A cloud with `verify: false` turns verification off as `--insecure` does.
+    fn client_config_with_env(
+        &self,
+        get: impl Fn(&str) -> Option<OsString>,
+        cloud: Option<&SelectedCloud>,
+    ) -> ClientConfig {
+        let ca_file = self
+            .os_cacert
+            .clone()
+            .or_else(|| {
+                get("OS_CACERT")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(|| cloud.and_then(|c| c.ca_file.clone()));
         ClientConfig {
             connect_timeout: Duration::from_secs(self.connect_timeout),
             read_timeout: Duration::from_secs(self.timeout),
             retries: self.retries,
-            insecure_tls: self.insecure,
+            insecure_tls: self.insecure || cloud.is_some_and(|c| c.insecure),
             ca_file,
             listing_page_size: self.list_page_size,
             ..ClientConfig::default()
@@ -392,18 +407,53 @@ impl AuthArgs {
         })
     }
 
-    /// Merges flags, the SOURCE's URL options and the environment (in that order of
-    /// precedence) into credentials, and splits SOURCE into container and prefix.
+    /// Merges flags, the SOURCE's URL options, the environment and the selected cloud
+    /// (in that order of precedence) into credentials and the client's settings, and
+    /// splits SOURCE into container and prefix.
     pub fn resolve(
         &self,
         source_text: &str,
-    ) -> Result<(Location, Credentials, EndpointFilter), SourceError> {
+        network: &NetworkArgs,
+    ) -> Result<Resolved, SourceError> {
         let (location, from_url) = source::parse_source(source_text)?;
-        let from_env = Settings::from_env(|k| std::env::var(k).ok());
-        let merged = self.settings()?.over(from_url.over(from_env));
+        let get = |k: &str| std::env::var(k).ok();
+        let from_env = Settings::from_env(get);
+        let cloud = match &self.os_cloud {
+            Some(name) => {
+                let lookup = Lookup {
+                    get: &get,
+                    cwd: std::env::current_dir().unwrap_or_default(),
+                };
+                Some(clouds::select(name, &lookup)?)
+            }
+            None => None,
+        };
+        let from_cloud = cloud
+            .as_ref()
+            .map(|c| c.settings.clone())
+            .unwrap_or_default();
+        let merged = self
+            .settings()?
+            .over(from_url.over(from_env.over(from_cloud)));
+        if let Some(missing) = cloud.as_ref().and_then(|c| c.incomplete(&merged)) {
+            return Err(missing.into());
+        }
         let (credentials, filter) = source::resolve(&merged)?;
-        Ok((location, credentials, filter))
+        Ok(Resolved {
+            location,
+            credentials,
+            filter,
+            client_config: network.client_config(cloud.as_ref()),
+        })
     }
+}
+
+/// What a mount or a check needs to reach the container.
+pub struct Resolved {
+    pub location: Location,
+    pub credentials: Credentials,
+    pub filter: EndpointFilter,
+    pub client_config: ClientConfig,
 }
 
 #[cfg(test)]
@@ -477,17 +527,17 @@ mod tests {
         let none = |_: &str| None;
         let from_flag = network(&["--os-cacert", "/flag/ca.pem"]);
         assert_eq!(
-            from_flag.client_config_with_env(env).ca_file,
+            from_flag.client_config_with_env(env, None).ca_file,
             Some(PathBuf::from("/flag/ca.pem"))
         );
         let plain = network(&[]);
         assert_eq!(
-            plain.client_config_with_env(env).ca_file,
+            plain.client_config_with_env(env, None).ca_file,
             Some(PathBuf::from("/env/ca.pem"))
         );
-        assert_eq!(plain.client_config_with_env(none).ca_file, None);
+        assert_eq!(plain.client_config_with_env(none, None).ca_file, None);
         let empty = |_: &str| Some(OsString::new());
-        assert_eq!(plain.client_config_with_env(empty).ca_file, None);
+        assert_eq!(plain.client_config_with_env(empty, None).ca_file, None);
         // -o os_cacert=FILE, as fstab passes it
         let cli = Cli::try_parse_from(expand(&[
             "swiftmount",

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod clouds;
 pub mod logging;
 pub mod source;
 pub mod swift;
