@@ -130,9 +130,10 @@ pub struct MountOptions {
     /// Most folder listings kept in memory
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub dir_cache_size: u64,
-    /// Files larger than this (in MiB) are stored as static large objects (SLO) of
-    /// segments this size; Swift refuses single objects over 5 GiB
-    #[arg(long, value_name = "MiB", default_value_t = 5120, value_parser = clap::value_parser!(u64).range(1..=5120))]
+    /// Files larger than this are stored as static large objects (SLO) of segments
+    /// this size, 1 MiB to 5 GiB (Swift refuses single objects over 5 GiB): 8M, 512M,
+    /// 1G, 5GiB (K, M, G, T count in 1024s); a plain number is MiB
+    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_segment_size)]
     pub segment_size: u64,
     /// Container for SLO segments [default: <container>_segments]
     #[arg(long, value_name = "NAME")]
@@ -150,6 +151,40 @@ fn parse_mode(s: &str) -> Result<u16, String> {
         .ok()
         .filter(|m| *m <= 0o7777)
         .ok_or_else(|| format!("{s:?} is not an octal mode like 0644"))
+}
+
+/// A size in bytes as rclone takes them: `8M`, `512K`, `1G`, `5GiB`, `8MiB`, with K, M,
+/// G and T counting in 1024s whether or not an `i` follows; a plain number is `unit`s.
+fn parse_size(s: &str, unit: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
+    let bytes = parse_size::Config::new()
+        .with_binary()
+        .with_default_factor(unit)
+        .parse_size(s)
+        .map_err(|_| format!("{s:?} is not a size like 8M, 512K, 1G or 5GiB"))?;
+    if range.contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "{s} is not between {} and {}",
+            show_size(*range.start()),
+            show_size(*range.end())
+        ))
+    }
+}
+
+/// `bytes` in the largest binary unit that divides it.
+fn show_size(bytes: u64) -> String {
+    ["TiB", "GiB", "MiB", "KiB"]
+        .iter()
+        .zip([40, 30, 20, 10])
+        .find(|(_, shift)| bytes >= 1 << shift && bytes % (1 << shift) == 0)
+        .map(|(unit, shift)| format!("{} {unit}", bytes >> shift))
+        .unwrap_or_else(|| format!("{bytes} bytes"))
+}
+
+/// Swift's largest single object, and its default smallest SLO segment.
+fn parse_segment_size(s: &str) -> Result<u64, String> {
+    parse_size(s, 1 << 20, (1 << 20)..=(5 << 30))
 }
 
 /// mount(8) options that say nothing to us.
@@ -512,6 +547,34 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["swiftmount", "c", "/m", "--file-mode", "999"]).is_err());
         assert!(Cli::try_parse_from(expand(&["swiftmount", "c", "/m", "-o", "bogus"])).is_err());
+    }
+
+    #[test]
+    fn sizes_take_suffixes_in_1024s() {
+        for (text, bytes) in [
+            ("8", 8 << 20),
+            ("8M", 8 << 20),
+            ("8MiB", 8 << 20),
+            ("8mb", 8 << 20),
+            ("1024K", 1 << 20),
+            ("1G", 1 << 30),
+            ("5GiB", 5 << 30),
+            ("1.5G", 3 << 29),
+        ] {
+            assert_eq!(parse_segment_size(text), Ok(bytes), "{text}");
+        }
+        let err = parse_segment_size("8Q").unwrap_err();
+        assert!(err.contains("not a size like 8M"), "{err}");
+        assert!(parse_segment_size("").is_err());
+        let err = parse_segment_size("6G").unwrap_err();
+        assert_eq!(err, "6G is not between 1 MiB and 5 GiB");
+        assert!(parse_segment_size("512K").is_err(), "under 1 MiB");
+        assert!(parse_segment_size("0").is_err());
+        let cli = Cli::try_parse_from(["swiftmount", "c", "/m"]).unwrap();
+        assert_eq!(cli.mount.options.segment_size, 5 << 30);
+        let cli = Cli::try_parse_from(expand(&["swiftmount", "c", "/m", "-o", "segment_size=8M"]))
+            .unwrap();
+        assert_eq!(cli.mount.options.segment_size, 8 << 20);
     }
 
     #[test]

@@ -136,7 +136,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         dir_cache_max_dirs: opts.dir_cache_size as usize,
         dir_cache_max_entries: 500_000,
         read_only: opts.read_only,
-        segment_size: opts.segment_size << 20,
+        segment_size: opts.segment_size,
         segment_container: ContainerName::new(
             opts.segments_container
                 .clone()

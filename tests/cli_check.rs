@@ -276,6 +276,8 @@ fn usage_errors_are_one_line_with_exit_code_2() {
         &["c"][..],
         &["--file-mode", "999", "c", "/mnt"][..],
         &["c", "/mnt", "-o", "no_such_option"][..],
+        &["--segment-size", "8Q", "c", "/mnt"][..],
+        &["--segment-size", "6G", "c", "/mnt"][..],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_swiftmount"))
             .args(args)

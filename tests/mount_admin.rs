@@ -50,7 +50,7 @@ async fn mount_command_with_fstab_options() {
             "-t",
             "fuse.swiftmount",
             "-o",
-            "ro,nodev,_netdev,x-systemd.automount,dir_cache_ttl=5",
+            "ro,nodev,_netdev,x-systemd.automount,dir_cache_ttl=5,segment_size=64M",
         ])
         .arg(t.name.as_str())
         .arg(&dir)
