@@ -14,7 +14,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(
     name = "swiftmount",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SWIFTMOUNT_COMMIT"), ")"),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = "Mount options can also be given as -o OPT[,OPT…], as mount(8) and fstab pass them \
