@@ -255,7 +255,11 @@ pub fn expand_mount_options<I: IntoIterator<Item = OsString>>(args: I) -> Vec<Os
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in, pick the endpoint and report the container, without mounting.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
+    /// Write the man pages and bash, zsh and fish completions into DIR (for
+    /// scripts/install.sh and packagers).
+    #[command(hide = true)]
+    Generate { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]

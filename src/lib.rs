@@ -7,6 +7,7 @@
 pub mod check;
 pub mod cli;
 pub mod clouds;
+pub mod generate;
 pub mod logging;
 pub mod source;
 pub mod swift;

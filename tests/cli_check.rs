@@ -459,7 +459,13 @@ fn version_names_the_commit() {
     let version = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{version}");
     let head = Command::new("git")
-        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"])
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success())
