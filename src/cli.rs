@@ -6,6 +6,7 @@
 use crate::clouds::{self, Lookup, SelectedCloud};
 use crate::source::{self, Location, Settings, SourceError};
 use crate::swift::{ClientConfig, Credentials, EndpointFilter, Secret};
+use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -166,20 +167,10 @@ fn parse_size(s: &str, unit: u64, range: std::ops::RangeInclusive<u64>) -> Resul
     } else {
         Err(format!(
             "{s} is not between {} and {}",
-            show_size(*range.start()),
-            show_size(*range.end())
+            ByteSize::b(*range.start()).display().iec(),
+            ByteSize::b(*range.end()).display().iec()
         ))
     }
-}
-
-/// `bytes` in the largest binary unit that divides it.
-fn show_size(bytes: u64) -> String {
-    ["TiB", "GiB", "MiB", "KiB"]
-        .iter()
-        .zip([40, 30, 20, 10])
-        .find(|(_, shift)| bytes >= 1 << shift && bytes % (1 << shift) == 0)
-        .map(|(unit, shift)| format!("{} {unit}", bytes >> shift))
-        .unwrap_or_else(|| format!("{bytes} bytes"))
 }
 
 /// Swift's largest single object, and its default smallest SLO segment.
@@ -254,7 +245,8 @@ pub fn expand_mount_options<I: IntoIterator<Item = OsString>>(args: I) -> Vec<Os
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Log in, pick the endpoint and report the container, without mounting.
+    /// Log in, pick the endpoint and report the container and what the cluster offers
+    /// (from its /info), without mounting.
     Check(Box<CheckArgs>),
     /// Write the man pages and bash, zsh and fish completions into DIR (for
     /// scripts/install.sh and packagers).
@@ -266,6 +258,10 @@ pub enum Command {
 pub struct CheckArgs {
     /// openstack://<container>/<prefix>?… or <container>[/<prefix>]
     pub source: String,
+
+    /// The mount's --segment-size, to tell the largest file the cluster takes
+    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_segment_size)]
+    pub segment_size: u64,
 
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -571,7 +567,7 @@ mod tests {
         assert!(err.contains("not a size like 8M"), "{err}");
         assert!(parse_segment_size("").is_err());
         let err = parse_segment_size("6G").unwrap_err();
-        assert_eq!(err, "6G is not between 1 MiB and 5 GiB");
+        assert_eq!(err, "6G is not between 1.0 MiB and 5.0 GiB");
         assert!(parse_segment_size("512K").is_err(), "under 1 MiB");
         assert!(parse_segment_size("0").is_err());
         let cli = Cli::try_parse_from(["swiftmount", "c", "/m"]).unwrap();

@@ -81,6 +81,26 @@ async fn duplicati_url_v3_with_region_and_precedence() {
     assert!(out.contains(":8081/v1/AUTH_"), "{out}");
     assert!(out.contains("0 objects"), "{out}");
     assert!(out.contains("some/prefix/"), "{out}");
+    // the cluster's capabilities, from /info
+    for line in [
+        "cluster:     Swift 2.",
+        "large files: SLO, up to 1000 segments: files up to 4.9 TiB with --segment-size 5.0 GiB, manifests up to 8.0 MiB",
+        "object size: at most 5.0 GiB per object or segment",
+        "symlinks:    offered",
+        "bulk delete: offered (10000 per request)",
+        "versioning:  offered (object_versioning, versioned_writes)",
+        "metadata:    90 items, values up to 256 bytes, 4096 bytes in all",
+    ] {
+        assert!(out.contains(line), "{line:?} missing:\n{out}");
+    }
+    let small = ok(&check(
+        &["--segment-size", "8M", &url],
+        &[("OS_PASSWORD", &pw)],
+    ));
+    assert!(
+        small.contains("files up to 7.8 GiB with --segment-size 8.0 MiB"),
+        "{small}"
+    );
 
     // a flag beats the URL
     let out = ok(&check(
