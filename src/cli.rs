@@ -601,6 +601,21 @@ mod tests {
         assert_eq!(plain.client_config_with_env(none, None).ca_file, None);
         let empty = |_: &str| Some(OsString::new());
         assert_eq!(plain.client_config_with_env(empty, None).ca_file, None);
+        // the cloud's cacert is the lowest, its verify: false adds to --insecure
+        let cloud = SelectedCloud {
+            name: "c".into(),
+            kind: clouds::AuthKind::Password,
+            settings: Settings::default(),
+            ca_file: Some(PathBuf::from("/cloud/ca.pem")),
+            insecure: true,
+        };
+        assert_eq!(
+            plain.client_config_with_env(env, Some(&cloud)).ca_file,
+            Some(PathBuf::from("/env/ca.pem"))
+        );
+        let from_cloud = plain.client_config_with_env(none, Some(&cloud));
+        assert_eq!(from_cloud.ca_file, Some(PathBuf::from("/cloud/ca.pem")));
+        assert!(from_cloud.insecure_tls && !plain.client_config_with_env(none, None).insecure_tls);
         // -o os_cacert=FILE, as fstab passes it
         let cli = Cli::try_parse_from(expand(&[
             "swiftmount",

@@ -592,6 +592,31 @@ mod tests {
     }
 
     #[test]
+    fn precedence_env_over_cloud() {
+        let cloud = Settings {
+            region: Some("CloudRegion".into()),
+            username: Some("clouduser".into()),
+            password: Some(Secret::new("cloudpw")),
+            auth_url: Some("http://cloud/v3".into()),
+            ..Default::default()
+        };
+        let env = Settings::from_env(|k| (k == "OS_REGION_NAME").then(|| "EnvRegion".into()));
+        let url = Settings {
+            username: Some("urluser".into()),
+            ..Default::default()
+        };
+        let flags = Settings {
+            password: Some(Secret::new("flagpw")),
+            ..Default::default()
+        };
+        let merged = flags.over(url.over(env.over(cloud)));
+        assert_eq!(merged.region.as_deref(), Some("EnvRegion"));
+        assert_eq!(merged.username.as_deref(), Some("urluser"));
+        assert_eq!(merged.password.unwrap().expose(), "flagpw");
+        assert_eq!(merged.auth_url.as_deref(), Some("http://cloud/v3"));
+    }
+
+    #[test]
     fn st_auth_means_v1() {
         let env = Settings::from_env(|k| match k {
             "ST_AUTH" => Some("http://h:8080/auth/v1.0".into()),

@@ -341,8 +341,13 @@ async fn clouds_yaml_password_region_and_precedence() {
     let dir = tempfile::tempdir().unwrap();
     lab_clouds(dir.path(), "");
     let c = t.name.as_str();
-    // from the working directory, password merged in from secure.yaml
-    let out = ok(&check_in(Some(dir.path()), &["--os-cloud", "lab", c], &[]));
+    // from the working directory, password merged in from secure.yaml; trace logging
+    // on, and still no secret anywhere
+    let out = ok(&check_in(
+        Some(dir.path()),
+        &["-vvv", "--os-cloud", "lab", c],
+        &[],
+    ));
     assert!(out.contains("Keystone v3"), "{out}");
     assert!(out.contains("region:      RegionTwo"), "{out}");
     assert!(out.contains(":8081/v1/AUTH_"), "{out}");
@@ -410,16 +415,22 @@ async fn clouds_yaml_application_credential_and_token() {
     )
     .unwrap();
     let c = t.name.as_str();
-    let out = ok(&check_in(Some(dir.path()), &["--os-cloud", "ac", c], &[]));
+    let out = ok(&check_in(
+        Some(dir.path()),
+        &["-vvv", "--os-cloud", "ac", c],
+        &[],
+    ));
     assert!(out.contains("Keystone v3"), "{out}");
-    let out = ok(&check_in(Some(dir.path()), &["--os-cloud", "tok", c], &[]));
+    let run = check_in(Some(dir.path()), &["-vvv", "--os-cloud", "tok", c], &[]);
+    let log = String::from_utf8_lossy(&run.stderr).into_owned();
+    let out = ok(&run);
     assert!(
         out.contains("Keystone v3") && out.contains(":8080/"),
         "{out}"
     );
     assert!(
-        !out.contains(session.token.expose()),
-        "token printed: {out}"
+        !out.contains(session.token.expose()) && !log.contains(session.token.expose()),
+        "token printed: {out}{log}"
     );
     lab::delete_app_credential(&id, &user_id, &token).await;
     t.cleanup().await;
