@@ -310,11 +310,22 @@ struct Cloud {
     identity_api_version: Option<String>,
     #[serde(deserialize_with = "scalar")]
     region_name: Option<String>,
+    /// Without `region_name`, openstacksdk takes the first of these.
+    regions: Vec<Region>,
     #[serde(deserialize_with = "scalar")]
     interface: Option<String>,
     cacert: Option<PathBuf>,
     verify: Option<bool>,
     insecure: Option<bool>,
+}
+
+/// An entry of `regions`: a name, or a mapping with one (and per-region overrides,
+/// which swiftmount does not read).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Region {
+    Name(String),
+    Entry { name: String },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -410,7 +421,11 @@ impl Cloud {
         let mut s = Settings {
             auth_url: a.auth_url,
             version,
-            region: self.region_name,
+            region: self.region_name.or_else(|| {
+                self.regions.into_iter().next().map(|r| match r {
+                    Region::Name(name) | Region::Entry { name } => name,
+                })
+            }),
             interface: self.interface,
             ..Settings::default()
         };
@@ -583,7 +598,8 @@ mod tests {
              cacert: /ca.pem\n    auth:\n      auth_url: http://ks/v3\n      \
              application_credential_id: id1\n      application_credential_secret: s\n      \
              project_name: ignored\n  tok:\n    auth_type: v3token\n    auth:\n      \
-             auth_url: http://ks/v3\n      token: t\n      project_id: p1\n  v2:\n    \
+             auth_url: http://ks/v3\n      token: t\n      project_id: p1\n    \
+             regions: [{name: First}, Second]\n  v2:\n    \
              auth_type: v2password\n    identity_api_version: 2\n    auth: {auth_url: 'http://ks/v2.0', \
              username: u, password: p, tenant_name: t}\n  odd:\n    auth_type: v3oidcpassword\n",
         );
@@ -602,6 +618,7 @@ mod tests {
         assert_eq!(tok.kind, AuthKind::Token);
         assert_eq!(tok.settings.token.as_ref().unwrap().expose(), "t");
         assert_eq!(tok.settings.tenant_id.as_deref(), Some("p1"));
+        assert_eq!(tok.settings.region.as_deref(), Some("First"));
         let v2 = select("v2", &l).unwrap();
         assert_eq!(v2.settings.version.as_deref(), Some("2"));
         assert_eq!(v2.settings.tenant_name.as_deref(), Some("t"));

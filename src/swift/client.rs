@@ -158,7 +158,9 @@ impl SwiftClient {
             None => Vec::new(),
         };
         if config.insecure_tls {
-            log::warn!("TLS certificates are not verified (--insecure)");
+            log::warn!(
+                "TLS certificates are not verified (--insecure, or the cloud's verify: false)"
+            );
         }
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
