@@ -424,3 +424,22 @@ async fn cluster_info_of_the_local_swift() {
         Some(10_000)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_info_where_there_is_none() {
+    // Keystone answers /info with 404: a cluster with /info switched off looks so
+    let client = swiftmount::swift::SwiftClient::new(
+        swiftmount::swift::Credentials::Token {
+            storage_url: url::Url::parse("http://127.0.0.1:5000/v1/AUTH_x").unwrap(),
+            token: swiftmount::swift::Secret::new("t"),
+        },
+        lab::region(None),
+        swiftmount::swift::ClientConfig::default(),
+    )
+    .unwrap();
+    let err = client.cluster_info().await.unwrap_err();
+    assert!(
+        matches!(err, SwiftError::NotFound(ref what) if what.contains("127.0.0.1:5000/info")),
+        "{err:?}"
+    );
+}
