@@ -22,7 +22,7 @@ const SUFFIXES: &[&str] = &["yaml", "yml", "json"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudError {
-    #[error("cloud {name:?} asked for (--os-cloud or OS_CLOUD), but there is no clouds.yaml: looked for clouds.{{yaml,yml,json}} in {}", show_paths(.searched))]
+    #[error("cloud {name:?} asked for (--os-cloud or OS_CLOUD), but there is no clouds.yaml: looked for clouds.{{yaml,yml,json}} in {} (and secure.*)", show_paths(.searched))]
     NoFile {
         name: String,
         searched: Vec<PathBuf>,
@@ -269,9 +269,11 @@ pub fn select(name: &str, lookup: &Lookup) -> Result<SelectedCloud, CloudError> 
         doc = merge(doc, part);
     }
     if files.is_empty() {
+        // a mistyped OS_CLIENT_CONFIG_FILE is passed over, as openstacksdk does, but named
+        let named = lookup.var("OS_CLIENT_CONFIG_FILE").map(PathBuf::from);
         return Err(CloudError::NoFile {
             name: name.into(),
-            searched: lookup.dirs(),
+            searched: named.into_iter().chain(lookup.dirs()).collect(),
         });
     }
     let cloud = doc.get("clouds").and_then(|c| c.get(name)).cloned();
@@ -639,6 +641,15 @@ mod tests {
             err.contains("no clouds.yaml") && err.contains("/etc/openstack"),
             "{err}"
         );
+        let missing = dir.path().join("typo.yaml").display().to_string();
+        let named = |k: &str| match k {
+            "OS_CLIENT_CONFIG_FILE" => Some(missing.clone()),
+            k => env(k),
+        };
+        let err = select("x", &lookup(dir.path(), &named))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("typo.yaml, "), "{err}");
 
         write(dir.path(), "clouds.yaml", "clouds:\n  a: {}\n  b: {}\n");
         let err = select("c", &l).unwrap_err().to_string();
