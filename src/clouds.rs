@@ -100,10 +100,12 @@ pub struct SelectedCloud {
 
 impl SelectedCloud {
     /// What the merged settings still lack for this cloud's auth_type, as one error
-    /// naming the cloud key; `None` when they are complete or a higher origin chose a
-    /// pre-made token and storage URL instead.
+    /// naming the cloud key; `None` when they are complete or a higher origin chose
+    /// another way in (a pre-made token and storage URL, an application credential).
     pub fn incomplete(&self, merged: &Settings) -> Option<CloudError> {
-        if merged.storage_url.is_some() && merged.token.is_some() {
+        let other_credential = self.kind != AuthKind::ApplicationCredential
+            && (merged.app_cred_id.is_some() || merged.app_cred_name.is_some());
+        if (merged.storage_url.is_some() && merged.token.is_some()) || other_credential {
             return None;
         }
         let missing = if merged.auth_url.is_none() {
@@ -691,6 +693,11 @@ mod tests {
             err.contains("auth.password") && err.contains("OS_PASSWORD"),
             "{err}"
         );
+        let app_cred = Settings {
+            app_cred_id: Some("from the environment".into()),
+            ..merged.clone()
+        };
+        assert!(cloud.incomplete(&app_cred).is_none(), "another way in");
         merged.password = Some(Secret::new("p"));
         assert!(cloud.incomplete(&merged).is_none());
     }
