@@ -3,8 +3,10 @@
 //! Option names follow Duplicati's OpenStack destination (`--auth-username`,
 //! `--openstack-region`, …) so a Duplicati URL and these flags say the same things.
 
+use crate::clouds::{self, Lookup, SelectedCloud};
 use crate::source::{self, Location, Settings, SourceError};
 use crate::swift::{ClientConfig, Credentials, EndpointFilter, Secret};
+use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -13,7 +15,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(
     name = "swiftmount",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SWIFTMOUNT_COMMIT"), ")"),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = "Mount options can also be given as -o OPT[,OPT…], as mount(8) and fstab pass them \
@@ -24,8 +26,9 @@ use std::time::Duration;
     about = "Mount an OpenStack Swift container (or a prefix inside it) as a directory",
     long_about = "Mount an OpenStack Swift container (or a prefix inside it) as a directory.\n\n\
         SOURCE is Duplicati's storage URL, openstack://<container>/<prefix>?auth-username=…&openstack-authuri=…, \
-        or <container>[/<prefix>] with the settings given as flags or OS_* / ST_* environment variables. \
-        A flag wins over the URL, which wins over the environment.\n\n\
+        or <container>[/<prefix>] with the settings given as flags, OS_* / ST_* environment variables \
+        or a cloud of clouds.yaml (--os-cloud). A flag wins over the URL, which wins over the \
+        environment, which wins over the cloud.\n\n\
         Secrets are best passed in the environment (OS_PASSWORD, OS_API_KEY, OS_AUTH_TOKEN, \
         OS_APPLICATION_CREDENTIAL_SECRET) or in files (--auth-password-file …): command-line \
         arguments are visible to every user in ps."
@@ -128,9 +131,10 @@ pub struct MountOptions {
     /// Most folder listings kept in memory
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub dir_cache_size: u64,
-    /// Files larger than this (in MiB) are stored as static large objects (SLO) of
-    /// segments this size; Swift refuses single objects over 5 GiB
-    #[arg(long, value_name = "MiB", default_value_t = 5120, value_parser = clap::value_parser!(u64).range(1..=5120))]
+    /// Files larger than this are stored as static large objects (SLO) of segments
+    /// this size, 1 MiB to 5 GiB (Swift refuses single objects over 5 GiB): 8M, 512M,
+    /// 1G, 5GiB (K, M, G, T count in 1024s); a plain number is MiB
+    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_segment_size)]
     pub segment_size: u64,
     /// Container for SLO segments [default: <container>_segments]
     #[arg(long, value_name = "NAME")]
@@ -148,6 +152,30 @@ fn parse_mode(s: &str) -> Result<u16, String> {
         .ok()
         .filter(|m| *m <= 0o7777)
         .ok_or_else(|| format!("{s:?} is not an octal mode like 0644"))
+}
+
+/// A size in bytes as rclone takes them: `8M`, `512K`, `1G`, `5GiB`, `8MiB`, with K, M,
+/// G and T counting in 1024s whether or not an `i` follows; a plain number is `unit`s.
+fn parse_size(s: &str, unit: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
+    let bytes = parse_size::Config::new()
+        .with_binary()
+        .with_default_factor(unit)
+        .parse_size(s)
+        .map_err(|_| format!("{s:?} is not a size like 8M, 512K, 1G or 5GiB"))?;
+    if range.contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "{s} is not between {} and {}",
+            ByteSize::b(*range.start()).display().iec(),
+            ByteSize::b(*range.end()).display().iec()
+        ))
+    }
+}
+
+/// Swift's largest single object, and its default smallest SLO segment.
+fn parse_segment_size(s: &str) -> Result<u64, String> {
+    parse_size(s, 1 << 20, (1 << 20)..=(5 << 30))
 }
 
 /// mount(8) options that say nothing to us.
@@ -217,14 +245,23 @@ pub fn expand_mount_options<I: IntoIterator<Item = OsString>>(args: I) -> Vec<Os
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Log in, pick the endpoint and report the container, without mounting.
-    Check(CheckArgs),
+    /// Log in, pick the endpoint and report the container and what the cluster offers
+    /// (from its /info), without mounting.
+    Check(Box<CheckArgs>),
+    /// Write the man pages and bash, zsh and fish completions into DIR (for
+    /// scripts/install.sh and packagers).
+    #[command(hide = true)]
+    Generate { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// openstack://<container>/<prefix>?… or <container>[/<prefix>]
     pub source: String,
+
+    /// The mount's --segment-size, to tell the largest file the cluster takes
+    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_segment_size)]
+    pub segment_size: u64,
 
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -236,6 +273,10 @@ pub struct CheckArgs {
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Authentication")]
 pub struct AuthArgs {
+    /// A cloud of clouds.yaml (and secure.yaml), found where openstackclient finds
+    /// them; flags, the URL and OS_* variables win over its keys [env: OS_CLOUD]
+    #[arg(long, value_name = "NAME", env = "OS_CLOUD", hide_env = true)]
+    pub os_cloud: Option<String>,
     /// Identity endpoint: Keystone (…/v3, …/v2.0) or v1 auth (…/auth/v1.0) [env: OS_AUTH_URL, ST_AUTH]
     #[arg(long, value_name = "URL")]
     pub openstack_authuri: Option<String>,
@@ -321,23 +362,32 @@ pub struct NetworkArgs {
 }
 
 impl NetworkArgs {
-    pub fn client_config(&self) -> ClientConfig {
-        self.client_config_with_env(|k| std::env::var_os(k))
+    fn client_config(&self, cloud: Option<&SelectedCloud>) -> ClientConfig {
+        self.client_config_with_env(|k| std::env::var_os(k), cloud)
     }
 
-    /// The flag wins over `OS_CACERT`, as flags win over the environment everywhere;
-    /// Duplicati's URLs have no CA option, so there is no URL level here.
-    fn client_config_with_env(&self, get: impl Fn(&str) -> Option<OsString>) -> ClientConfig {
-        let ca_file = self.os_cacert.clone().or_else(|| {
-            get("OS_CACERT")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        });
+    /// The flag wins over `OS_CACERT`, which wins over the cloud's `cacert`, as
+    /// everywhere; Duplicati's URLs have no CA option, so there is no URL level here.
+    /// A cloud with `verify: false` turns verification off as `--insecure` does.
+    fn client_config_with_env(
+        &self,
+        get: impl Fn(&str) -> Option<OsString>,
+        cloud: Option<&SelectedCloud>,
+    ) -> ClientConfig {
+        let ca_file = self
+            .os_cacert
+            .clone()
+            .or_else(|| {
+                get("OS_CACERT")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(|| cloud.and_then(|c| c.ca_file.clone()));
         ClientConfig {
             connect_timeout: Duration::from_secs(self.connect_timeout),
             read_timeout: Duration::from_secs(self.timeout),
             retries: self.retries,
-            insecure_tls: self.insecure,
+            insecure_tls: self.insecure || cloud.is_some_and(|c| c.insecure),
             ca_file,
             listing_page_size: self.list_page_size,
             ..ClientConfig::default()
@@ -392,18 +442,53 @@ impl AuthArgs {
         })
     }
 
-    /// Merges flags, the SOURCE's URL options and the environment (in that order of
-    /// precedence) into credentials, and splits SOURCE into container and prefix.
+    /// Merges flags, the SOURCE's URL options, the environment and the selected cloud
+    /// (in that order of precedence) into credentials and the client's settings, and
+    /// splits SOURCE into container and prefix.
     pub fn resolve(
         &self,
         source_text: &str,
-    ) -> Result<(Location, Credentials, EndpointFilter), SourceError> {
+        network: &NetworkArgs,
+    ) -> Result<Resolved, SourceError> {
         let (location, from_url) = source::parse_source(source_text)?;
-        let from_env = Settings::from_env(|k| std::env::var(k).ok());
-        let merged = self.settings()?.over(from_url.over(from_env));
+        let get = |k: &str| std::env::var(k).ok();
+        let from_env = Settings::from_env(get);
+        let cloud = match &self.os_cloud {
+            Some(name) => {
+                let lookup = Lookup {
+                    get: &get,
+                    cwd: std::env::current_dir().unwrap_or_default(),
+                };
+                Some(clouds::select(name, &lookup)?)
+            }
+            None => None,
+        };
+        let from_cloud = cloud
+            .as_ref()
+            .map(|c| c.settings.clone())
+            .unwrap_or_default();
+        let merged = self
+            .settings()?
+            .over(from_url.over(from_env.over(from_cloud)));
+        if let Some(missing) = cloud.as_ref().and_then(|c| c.incomplete(&merged)) {
+            return Err(missing.into());
+        }
         let (credentials, filter) = source::resolve(&merged)?;
-        Ok((location, credentials, filter))
+        Ok(Resolved {
+            location,
+            credentials,
+            filter,
+            client_config: network.client_config(cloud.as_ref()),
+        })
     }
+}
+
+/// What a mount or a check needs to reach the container.
+pub struct Resolved {
+    pub location: Location,
+    pub credentials: Credentials,
+    pub filter: EndpointFilter,
+    pub client_config: ClientConfig,
 }
 
 #[cfg(test)]
@@ -465,6 +550,34 @@ mod tests {
     }
 
     #[test]
+    fn sizes_take_suffixes_in_1024s() {
+        for (text, bytes) in [
+            ("8", 8 << 20),
+            ("8M", 8 << 20),
+            ("8MiB", 8 << 20),
+            ("8mb", 8 << 20),
+            ("1024K", 1 << 20),
+            ("1G", 1 << 30),
+            ("5GiB", 5 << 30),
+            ("1.5G", 3 << 29),
+        ] {
+            assert_eq!(parse_segment_size(text), Ok(bytes), "{text}");
+        }
+        let err = parse_segment_size("8Q").unwrap_err();
+        assert!(err.contains("not a size like 8M"), "{err}");
+        assert!(parse_segment_size("").is_err());
+        let err = parse_segment_size("6G").unwrap_err();
+        assert_eq!(err, "6G is not between 1.0 MiB and 5.0 GiB");
+        assert!(parse_segment_size("512K").is_err(), "under 1 MiB");
+        assert!(parse_segment_size("0").is_err());
+        let cli = Cli::try_parse_from(["swiftmount", "c", "/m"]).unwrap();
+        assert_eq!(cli.mount.options.segment_size, 5 << 30);
+        let cli = Cli::try_parse_from(expand(&["swiftmount", "c", "/m", "-o", "segment_size=8M"]))
+            .unwrap();
+        assert_eq!(cli.mount.options.segment_size, 8 << 20);
+    }
+
+    #[test]
     fn ca_file_flag_over_env() {
         let network = |args: &[&str]| {
             let cli = Cli::try_parse_from(["swiftmount", "check", "c"].iter().chain(args)).unwrap();
@@ -477,17 +590,32 @@ mod tests {
         let none = |_: &str| None;
         let from_flag = network(&["--os-cacert", "/flag/ca.pem"]);
         assert_eq!(
-            from_flag.client_config_with_env(env).ca_file,
+            from_flag.client_config_with_env(env, None).ca_file,
             Some(PathBuf::from("/flag/ca.pem"))
         );
         let plain = network(&[]);
         assert_eq!(
-            plain.client_config_with_env(env).ca_file,
+            plain.client_config_with_env(env, None).ca_file,
             Some(PathBuf::from("/env/ca.pem"))
         );
-        assert_eq!(plain.client_config_with_env(none).ca_file, None);
+        assert_eq!(plain.client_config_with_env(none, None).ca_file, None);
         let empty = |_: &str| Some(OsString::new());
-        assert_eq!(plain.client_config_with_env(empty).ca_file, None);
+        assert_eq!(plain.client_config_with_env(empty, None).ca_file, None);
+        // the cloud's cacert is the lowest, its verify: false adds to --insecure
+        let cloud = SelectedCloud {
+            name: "c".into(),
+            kind: clouds::AuthKind::Password,
+            settings: Settings::default(),
+            ca_file: Some(PathBuf::from("/cloud/ca.pem")),
+            insecure: true,
+        };
+        assert_eq!(
+            plain.client_config_with_env(env, Some(&cloud)).ca_file,
+            Some(PathBuf::from("/env/ca.pem"))
+        );
+        let from_cloud = plain.client_config_with_env(none, Some(&cloud));
+        assert_eq!(from_cloud.ca_file, Some(PathBuf::from("/cloud/ca.pem")));
+        assert!(from_cloud.insecure_tls && !plain.client_config_with_env(none, None).insecure_tls);
         // -o os_cacert=FILE, as fstab passes it
         let cli = Cli::try_parse_from(expand(&[
             "swiftmount",

@@ -6,6 +6,8 @@
 
 pub mod check;
 pub mod cli;
+pub mod clouds;
+pub mod generate;
 pub mod logging;
 pub mod source;
 pub mod swift;

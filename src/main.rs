@@ -22,6 +22,15 @@ fn main() -> std::process::ExitCode {
                 Err(e) => swiftmount::report(&e),
             }
         }
+        Some(Command::Generate { dir }) => match swiftmount::generate::run(dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => swiftmount::report(&format!("writing to {}: {e}", dir.display())),
+        },
         None => match swiftmount::mount::run(&cli.mount) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) if e.already_reported() => std::process::ExitCode::FAILURE,

@@ -109,7 +109,12 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         .mountpoint
         .as_deref()
         .expect("clap requires MOUNTPOINT");
-    let (location, credentials, filter) = args.auth.resolve(source)?;
+    let crate::cli::Resolved {
+        location,
+        credentials,
+        filter,
+        client_config,
+    } = args.auth.resolve(source, &args.network)?;
     let mp = check_mount_point(mountpoint, args.options.allow_non_empty)?;
     if !args.options.foreground {
         return spawn_background(&mp);
@@ -119,11 +124,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         .thread_name("swiftmount-io")
         .build()
         .map_err(|e| MountError::Daemon(format!("tokio runtime: {e}")))?;
-    let client = Arc::new(SwiftClient::new(
-        credentials,
-        filter,
-        args.network.client_config(),
-    )?);
+    let client = Arc::new(SwiftClient::new(credentials, filter, client_config)?);
     let opts = &args.options;
     let config = FsConfig {
         // SAFETY: getuid/getgid cannot fail and touch no memory.
@@ -135,7 +136,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         dir_cache_max_dirs: opts.dir_cache_size as usize,
         dir_cache_max_entries: 500_000,
         read_only: opts.read_only,
-        segment_size: opts.segment_size << 20,
+        segment_size: opts.segment_size,
         segment_container: ContainerName::new(
             opts.segments_container
                 .clone()

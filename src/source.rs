@@ -1,6 +1,6 @@
-//! Where to mount from: Duplicati's `openstack://` URL, flags and `OS_*` variables,
-//! merged with the precedence flag > URL > environment, then checked and turned into
-//! the Swift layer's typed credentials.
+//! Where to mount from: Duplicati's `openstack://` URL, flags, `OS_*` variables and a
+//! clouds.yaml cloud, merged with the precedence flag > URL > environment > cloud, then
+//! checked and turned into the Swift layer's typed credentials.
 
 use crate::swift::{
     ContainerName, Credentials, EndpointFilter, Interface, NameOrId, Secret, V2Secret, V3Identity,
@@ -18,6 +18,8 @@ pub enum SourceError {
     Missing(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Cloud(#[from] crate::clouds::CloudError),
     #[error("cannot read {what} from {path}: {reason}")]
     SecretFile {
         what: &'static str,
@@ -27,7 +29,7 @@ pub enum SourceError {
 }
 
 /// Every setting a source can carry, each optional; one value of this per origin
-/// (flags, URL, environment) before they are merged.
+/// (flags, URL, environment, clouds.yaml) before they are merged.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
     pub auth_url: Option<String>,
@@ -380,6 +382,10 @@ pub fn resolve(s: &Settings) -> Result<(Credentials, EndpointFilter), SourceErro
                     user_domain,
                     secret,
                 }
+            } else if let (Some(token), None) = (&s.token, &s.password) {
+                V3Identity::Token {
+                    token: token.clone(),
+                }
             } else {
                 let user = match name_or_id(&s.username, &s.user_id) {
                     Some(u) => u,
@@ -586,6 +592,31 @@ mod tests {
     }
 
     #[test]
+    fn precedence_env_over_cloud() {
+        let cloud = Settings {
+            region: Some("CloudRegion".into()),
+            username: Some("clouduser".into()),
+            password: Some(Secret::new("cloudpw")),
+            auth_url: Some("http://cloud/v3".into()),
+            ..Default::default()
+        };
+        let env = Settings::from_env(|k| (k == "OS_REGION_NAME").then(|| "EnvRegion".into()));
+        let url = Settings {
+            username: Some("urluser".into()),
+            ..Default::default()
+        };
+        let flags = Settings {
+            password: Some(Secret::new("flagpw")),
+            ..Default::default()
+        };
+        let merged = flags.over(url.over(env.over(cloud)));
+        assert_eq!(merged.region.as_deref(), Some("EnvRegion"));
+        assert_eq!(merged.username.as_deref(), Some("urluser"));
+        assert_eq!(merged.password.unwrap().expose(), "flagpw");
+        assert_eq!(merged.auth_url.as_deref(), Some("http://cloud/v3"));
+    }
+
+    #[test]
     fn st_auth_means_v1() {
         let env = Settings::from_env(|k| match k {
             "ST_AUTH" => Some("http://h:8080/auth/v1.0".into()),
@@ -595,6 +626,29 @@ mod tests {
         });
         let (creds, _) = resolve(&env).unwrap();
         assert!(matches!(creds, Credentials::TempAuth { ref user, .. } if user == "test:tester"));
+    }
+
+    #[test]
+    fn token_without_storage_url_is_a_v3_token_login() {
+        let s = Settings {
+            auth_url: Some("http://h/v3".into()),
+            token: Some(Secret::new("t")),
+            tenant_name: Some("p".into()),
+            ..Default::default()
+        };
+        let Credentials::KeystoneV3 {
+            identity, project, ..
+        } = resolve(&s).unwrap().0
+        else {
+            panic!("v3 expected")
+        };
+        assert_eq!(
+            identity,
+            V3Identity::Token {
+                token: Secret::new("t")
+            }
+        );
+        assert!(project.is_some());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod common;
 use common::lab::{self, TestContainer};
 use common::mount::ok;
 use common::v2_identity::{V2Identity, V2IdentityConfig};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -19,7 +20,16 @@ const SECRETS: &[&str] = &[
 
 /// Runs the binary with only the given environment (no stray OS_* of the caller).
 fn check(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_swiftmount"))
+    check_in(None, args, env)
+}
+
+/// [`check`] run in `cwd` (where clouds.yaml is looked for first).
+fn check_in(cwd: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_swiftmount"));
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let out = cmd
         .arg("check")
         .args(args)
         .env_clear()
@@ -71,6 +81,26 @@ async fn duplicati_url_v3_with_region_and_precedence() {
     assert!(out.contains(":8081/v1/AUTH_"), "{out}");
     assert!(out.contains("0 objects"), "{out}");
     assert!(out.contains("some/prefix/"), "{out}");
+    // the cluster's capabilities, from /info
+    for line in [
+        "cluster:     Swift 2.",
+        "large files: SLO, up to 1000 segments: files up to 4.9 TiB with --segment-size 5.0 GiB, manifests up to 8.0 MiB",
+        "object size: at most 5.0 GiB per object or segment",
+        "symlinks:    offered",
+        "bulk delete: offered (10000 per request)",
+        "versioning:  offered (object_versioning, versioned_writes)",
+        "metadata:    90 items, values up to 256 bytes, 4096 bytes in all",
+    ] {
+        assert!(out.contains(line), "{line:?} missing:\n{out}");
+    }
+    let small = ok(&check(
+        &["--segment-size", "8M", &url],
+        &[("OS_PASSWORD", &pw)],
+    ));
+    assert!(
+        small.contains("files up to 7.8 GiB with --segment-size 8.0 MiB"),
+        "{small}"
+    );
 
     // a flag beats the URL
     let out = ok(&check(
@@ -266,6 +296,8 @@ fn usage_errors_are_one_line_with_exit_code_2() {
         &["c"][..],
         &["--file-mode", "999", "c", "/mnt"][..],
         &["c", "/mnt", "-o", "no_such_option"][..],
+        &["--segment-size", "8Q", "c", "/mnt"][..],
+        &["--segment-size", "6G", "c", "/mnt"][..],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_swiftmount"))
             .args(args)
@@ -277,4 +309,201 @@ fn usage_errors_are_one_line_with_exit_code_2() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("swiftmount: "), "{stderr}");
     }
+}
+
+/// labuser (domain labdomain, project labproject) as a clouds.yaml cloud, its password
+/// kept apart in secure.yaml as openstacksdk allows.
+fn lab_clouds(dir: &Path, extra: &str) {
+    let ks = lab::keystone_v3();
+    std::fs::write(
+        dir.join("clouds.yaml"),
+        format!(
+            "clouds:\n  lab:\n    auth:\n      auth_url: {ks}\n      username: labuser\n      \
+             project_name: labproject\n      user_domain_name: labdomain\n      \
+             project_domain_name: labdomain\n    region_name: RegionTwo\n    \
+             identity_api_version: 3\n{extra}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("secure.yaml"),
+        format!(
+            "clouds:\n  lab:\n    auth:\n      password: {}\n",
+            lab::labuser_password()
+        ),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clouds_yaml_password_region_and_precedence() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "cli-cloud").await;
+    let dir = tempfile::tempdir().unwrap();
+    lab_clouds(dir.path(), "");
+    let c = t.name.as_str();
+    // from the working directory, password merged in from secure.yaml; trace logging
+    // on, and still no secret anywhere
+    let out = ok(&check_in(
+        Some(dir.path()),
+        &["-vvv", "--os-cloud", "lab", c],
+        &[],
+    ));
+    assert!(out.contains("Keystone v3"), "{out}");
+    assert!(out.contains("region:      RegionTwo"), "{out}");
+    assert!(out.contains(":8081/v1/AUTH_"), "{out}");
+
+    // OS_CLOUD and OS_CLIENT_CONFIG_FILE, from anywhere; secure.yaml is then not in
+    // the search path, so the password comes from the environment
+    let file = dir.path().join("clouds.yaml");
+    let pw = lab::labuser_password();
+    let env = [
+        ("OS_CLOUD", "lab"),
+        ("OS_CLIENT_CONFIG_FILE", file.to_str().unwrap()),
+        ("OS_PASSWORD", pw.as_str()),
+    ];
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = ok(&check_in(Some(elsewhere.path()), &[c], &env));
+    assert!(out.contains(":8081/v1/AUTH_"), "{out}");
+
+    // the environment beats the cloud, a flag beats the environment
+    let mut with_region = env.to_vec();
+    with_region.push(("OS_REGION_NAME", "RegionOne"));
+    let out = ok(&check_in(Some(elsewhere.path()), &[c], &with_region));
+    assert!(
+        out.contains("region:      RegionOne"),
+        "env over cloud: {out}"
+    );
+    let out = ok(&check_in(
+        Some(elsewhere.path()),
+        &["--openstack-region", "RegionTwo", c],
+        &with_region,
+    ));
+    assert!(
+        out.contains("region:      RegionTwo"),
+        "flag over env: {out}"
+    );
+    // ... and a wrong password in the environment beats secure.yaml's right one
+    fails_with(
+        &check_in(
+            Some(dir.path()),
+            &["--os-cloud", "lab", c],
+            &[("OS_PASSWORD", "wrong")],
+        ),
+        "401",
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clouds_yaml_application_credential_and_token() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "cli-cloud-ac").await;
+    let (id, user_id, token) =
+        lab::make_app_credential(&lab::unique("cli-cloud-ac"), "appcred-secret").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ks = lab::keystone_v3();
+    let session = t.client.session().await.unwrap();
+    std::fs::write(
+        dir.path().join("clouds.yaml"),
+        format!(
+            "clouds:\n  ac:\n    auth_type: v3applicationcredential\n    auth:\n      \
+             auth_url: {ks}\n      application_credential_id: {id}\n      \
+             application_credential_secret: appcred-secret\n  tok:\n    auth_type: v3token\n    \
+             region_name: RegionOne\n    auth:\n      auth_url: {ks}\n      token: {}\n      \
+             project_name: labproject\n      project_domain_name: labdomain\n",
+            session.token.expose()
+        ),
+    )
+    .unwrap();
+    let c = t.name.as_str();
+    let out = ok(&check_in(
+        Some(dir.path()),
+        &["-vvv", "--os-cloud", "ac", c],
+        &[],
+    ));
+    assert!(out.contains("Keystone v3"), "{out}");
+    let run = check_in(Some(dir.path()), &["-vvv", "--os-cloud", "tok", c], &[]);
+    let log = String::from_utf8_lossy(&run.stderr).into_owned();
+    let out = ok(&run);
+    assert!(
+        out.contains("Keystone v3") && out.contains(":8080/"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(session.token.expose()) && !log.contains(session.token.expose()),
+        "token printed: {out}{log}"
+    );
+    lab::delete_app_credential(&id, &user_id, &token).await;
+    t.cleanup().await;
+}
+
+#[test]
+fn clouds_yaml_bad_input_gets_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Some(dir.path());
+    fails_with(
+        &check_in(d, &["--os-cloud", "lab", "c"], &[]),
+        "no clouds.yaml",
+    );
+    lab_clouds(dir.path(), "  other: {}\n");
+    fails_with(
+        &check_in(d, &["--os-cloud", "nope", "c"], &[]),
+        "cloud \"nope\" not found in ",
+    );
+    let listed = check_in(d, &["--os-cloud", "nope", "c"], &[]);
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        stderr.contains("lab, other") && stderr.contains("secure.yaml"),
+        "{stderr}"
+    );
+    // the password missing: secure.yaml gone, nothing in the environment
+    std::fs::remove_file(dir.path().join("secure.yaml")).unwrap();
+    fails_with(
+        &check_in(d, &["--os-cloud", "lab", "c"], &[]),
+        "has no auth.password",
+    );
+    lab_clouds(dir.path(), "    auth_type: v3oidcpassword\n");
+    fails_with(
+        &check_in(d, &["--os-cloud", "lab", "c"], &[]),
+        "unknown auth_type \"v3oidcpassword\"",
+    );
+    std::fs::write(
+        dir.path().join("clouds.yaml"),
+        "clouds:\n  lab:\n    region_name: a: b\n",
+    )
+    .unwrap();
+    fails_with(&check_in(d, &["--os-cloud", "lab", "c"], &[]), "line 3");
+    // a clouds.yaml that cannot be read (here a folder: root reads any file)
+    std::fs::remove_file(dir.path().join("clouds.yaml")).unwrap();
+    std::fs::create_dir(dir.path().join("clouds.yaml")).unwrap();
+    fails_with(
+        &check_in(d, &["--os-cloud", "lab", "c"], &[]),
+        "cannot read",
+    );
+}
+
+#[test]
+fn version_names_the_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_swiftmount"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{version}");
+    let head = Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    assert_eq!(
+        version.trim(),
+        format!("swiftmount {} (commit {head})", env!("CARGO_PKG_VERSION"))
+    );
 }

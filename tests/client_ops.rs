@@ -369,3 +369,52 @@ async fn account_and_metadata() {
     let err = client.container_info(&name).await.unwrap_err();
     assert!(matches!(err, SwiftError::NotFound(_)), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_info_of_the_local_swift() {
+    // RegionTwo's proxy: /info is found beside whichever storage URL was chosen
+    let client = swiftmount::swift::SwiftClient::new(
+        lab::labuser_v3(),
+        lab::region(Some("RegionTwo")),
+        swiftmount::swift::ClientConfig::default(),
+    )
+    .unwrap();
+    let info = client.cluster_info().await.unwrap();
+    assert!(
+        info.swift.version.as_deref().unwrap().starts_with("2."),
+        "{info:?}"
+    );
+    assert_eq!(info.swift.max_file_size, Some(5 * 1024 * 1024 * 1024 + 2));
+    assert_eq!(info.swift.max_meta_count, Some(90));
+    assert_eq!(info.swift.max_meta_value_length, Some(256));
+    assert_eq!(info.swift.max_meta_overall_size, Some(4096));
+    let slo = info.slo.as_ref().expect("the lab's proxy has SLO");
+    assert_eq!(slo.max_manifest_segments, Some(1000));
+    assert_eq!(slo.max_manifest_size, Some(8 * 1024 * 1024));
+    assert!(slo.min_segment_size.is_some());
+    assert!(info.symlink.is_some() && info.object_versioning.is_some());
+    assert!(info.versioned_writes.is_some());
+    assert_eq!(
+        info.bulk_delete.and_then(|b| b.max_deletes_per_request),
+        Some(10_000)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_info_where_there_is_none() {
+    // Keystone answers /info with 404: a cluster with /info switched off looks so
+    let client = swiftmount::swift::SwiftClient::new(
+        swiftmount::swift::Credentials::Token {
+            storage_url: url::Url::parse("http://127.0.0.1:5000/v1/AUTH_x").unwrap(),
+            token: swiftmount::swift::Secret::new("t"),
+        },
+        lab::region(None),
+        swiftmount::swift::ClientConfig::default(),
+    )
+    .unwrap();
+    let err = client.cluster_info().await.unwrap_err();
+    assert!(
+        matches!(err, SwiftError::NotFound(ref what) if what.contains("127.0.0.1:5000/info")),
+        "{err:?}"
+    );
+}

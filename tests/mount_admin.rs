@@ -6,6 +6,7 @@ mod common;
 use common::lab::{self, TestContainer};
 use common::mount::{Cleanup, Mount, fresh_dir, is_mount_point, tempauth_env, v3_env};
 use std::process::Command;
+use swiftmount::swift::ObjectStore;
 
 /// `mount -t fuse.swiftmount` runs `mount.fuse3`, which runs `swiftmount` from the
 /// safe PATH mount(8) sets: the binary must be installed there, as a user would.
@@ -50,7 +51,7 @@ async fn mount_command_with_fstab_options() {
             "-t",
             "fuse.swiftmount",
             "-o",
-            "ro,nodev,_netdev,x-systemd.automount,dir_cache_ttl=5",
+            "ro,nodev,_netdev,x-systemd.automount,dir_cache_ttl=5,segment_size=64M",
         ])
         .arg(t.name.as_str())
         .arg(&dir)
@@ -158,5 +159,41 @@ async fn secrets_stay_out_of_trace_logs_and_the_process_list() {
     for secret in [password.as_str(), "gAAAAA", session.token.expose()] {
         assert!(!log.contains(secret), "{secret:?} in the trace log");
     }
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mount_from_clouds_yaml() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "adm-cloud").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clouds.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "clouds:\n  lab:\n    auth:\n      auth_url: {}\n      username: labuser\n      \
+             password: {}\n      project_name: labproject\n      domain_name: labdomain\n",
+            lab::keystone_v3(),
+            lab::labuser_password()
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("OS_CLOUD", "lab".to_string()),
+        ("OS_CLIENT_CONFIG_FILE", file.display().to_string()),
+    ];
+    // a segment size with a suffix; a file past the 8 MiB kept in memory is streamed
+    // in segments
+    let m = Mount::with_env(t.name.as_str(), &["--segment-size", "1M"], &env);
+    let data = lab::random_bytes(10 << 20, 7);
+    std::fs::write(m.join("big"), &data).unwrap();
+    assert_eq!(std::fs::read(m.join("big")).unwrap(), data);
+    drop(m);
+    let segments = swiftmount::swift::ContainerName::new(format!("{}_segments", t.name)).unwrap();
+    let rows = t
+        .client
+        .list_all(&segments, &swiftmount::swift::ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 10, "10 MiB in 1 MiB segments: {rows:?}");
     t.cleanup().await;
 }

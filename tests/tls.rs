@@ -266,7 +266,12 @@ async fn pre_made_token_storage_requests_over_tls() {
     assert!(stdout.contains("pre-authenticated token"), "{stdout}");
     assert!(stdout.contains(&storage_url), "{stdout}");
     assert!(!stdout.contains(session.token.expose()), "token printed");
-    assert_eq!(proxy.requests(), 1, "one HEAD of the container");
+    assert!(stdout.contains("cluster:     Swift 2."), "{stdout}");
+    assert_eq!(
+        proxy.requests(),
+        2,
+        "a HEAD of the container and GET /info, over the same TLS"
+    );
     t.cleanup().await;
 }
 

@@ -8,7 +8,9 @@ use super::retry::RetryPolicy;
 use super::store::{
     ByteRange, FileRange, ListQuery, ObjectStore, ObjectStream, SegmentPath, UploadBody,
 };
-use super::types::{AccountInfo, ContainerInfo, ListEntry, ObjectInfo, SloSegment, header_u64};
+use super::types::{
+    AccountInfo, ClusterInfo, ContainerInfo, ListEntry, ObjectInfo, SloSegment, header_u64,
+};
 use super::{ContainerName, ObjectMeta, ObjectName};
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -156,7 +158,9 @@ impl SwiftClient {
             None => Vec::new(),
         };
         if config.insecure_tls {
-            log::warn!("TLS certificates are not verified (--insecure)");
+            log::warn!(
+                "TLS certificates are not verified (--insecure, or the cloud's verify: false)"
+            );
         }
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -376,6 +380,42 @@ impl SwiftClient {
                 what,
                 reason: format!("body is not the JSON expected: {e}"),
             })
+    }
+
+    /// The cluster's features and limits, from `GET /info` beside the storage URL
+    /// (`https://host:port[/prefix]/info` for `…[/prefix]/v1/AUTH_x`). It needs no
+    /// token, so none is sent; transient failures are retried as for any GET.
+    pub async fn cluster_info(&self) -> Result<ClusterInfo, SwiftError> {
+        let url = info_url(&self.session().await?.storage_url);
+        let what = url.to_string();
+        let bytes = self
+            .retry
+            .run(
+                &format!("GET {what}"),
+                log::Level::Warn,
+                SwiftError::is_transient,
+                || async {
+                    let resp = self
+                        .http
+                        .get(url.clone())
+                        .send()
+                        .await
+                        .map_err(|e| SwiftError::from_reqwest(&what, e))?;
+                    let status = resp.status();
+                    if !status.is_success() {
+                        let body = resp.text().await.unwrap_or_default();
+                        return Err(SwiftError::from_status("GET", &what, status, &body));
+                    }
+                    resp.bytes()
+                        .await
+                        .map_err(|e| SwiftError::from_reqwest(&what, e))
+                },
+            )
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| SwiftError::InvalidResponse {
+            what,
+            reason: format!("not Swift's /info JSON: {e}"),
+        })
     }
 
     /// Deletes an empty container (Swift answers 409 when it is not empty).
@@ -916,6 +956,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `/info` is served by the proxy at its root: the storage URL's path up to its
+/// `/v1` segment (a proxy mounted under a prefix keeps the prefix).
+fn info_url(storage_url: &Url) -> Url {
+    let path = storage_url.path();
+    let root = match path
+        .find("/v1/")
+        .or_else(|| path.strip_suffix("/v1").map(str::len))
+    {
+        Some(i) => &path[..i],
+        None => "",
+    };
+    let mut url = storage_url.clone();
+    url.set_path(&format!("{root}/info"));
+    url.set_query(None);
+    url.set_fragment(None);
+    url
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -939,6 +997,21 @@ mod tests {
         let spec = RequestSpec::new(Method::GET, Some(&c), Some(&o));
         let base = Url::parse("http://h/v1/AUTH_a").unwrap();
         assert_eq!(spec.url(&base).path(), "/v1/AUTH_a/c/a%2F..%2Fb%2F.%2Fc");
+    }
+
+    #[test]
+    fn info_is_at_the_proxy_root() {
+        let at = |s: &str| info_url(&Url::parse(s).unwrap()).to_string();
+        assert_eq!(
+            at("http://127.0.0.1:8081/v1/AUTH_abc"),
+            "http://127.0.0.1:8081/info"
+        );
+        assert_eq!(
+            at("https://h/swift/v1/AUTH_abc?x=1"),
+            "https://h/swift/info"
+        );
+        assert_eq!(at("https://h/v1"), "https://h/info");
+        assert_eq!(at("https://h/AUTH_abc"), "https://h/info");
     }
 
     #[test]

@@ -33,5 +33,6 @@ pub use store::{
     UploadBody,
 };
 pub use types::{
-    AccountInfo, ContainerInfo, ListEntry, ListedObject, Manifest, ObjectInfo, SloSegment,
+    AccountInfo, BulkDeleteLimits, ClusterInfo, ContainerInfo, CoreLimits, ListEntry, ListedObject,
+    Manifest, ObjectInfo, Offered, SloLimits, SloSegment,
 };

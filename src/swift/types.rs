@@ -46,6 +46,47 @@ impl ContainerInfo {
     }
 }
 
+/// What `GET /info` says of the cluster: the features and limits a mount depends on.
+/// A feature the cluster does not offer has no section (`None`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ClusterInfo {
+    #[serde(default)]
+    pub swift: CoreLimits,
+    pub slo: Option<SloLimits>,
+    pub symlink: Option<Offered>,
+    pub bulk_delete: Option<BulkDeleteLimits>,
+    pub versioned_writes: Option<Offered>,
+    pub object_versioning: Option<Offered>,
+}
+
+/// The `swift` section: limits of every object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct CoreLimits {
+    pub version: Option<String>,
+    /// Largest single object (a segment, or an object not stored as segments).
+    pub max_file_size: Option<u64>,
+    pub max_meta_count: Option<u64>,
+    pub max_meta_name_length: Option<u64>,
+    pub max_meta_value_length: Option<u64>,
+    pub max_meta_overall_size: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct SloLimits {
+    pub max_manifest_segments: Option<u64>,
+    pub max_manifest_size: Option<u64>,
+    pub min_segment_size: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct BulkDeleteLimits {
+    pub max_deletes_per_request: Option<u64>,
+}
+
+/// A feature whose section says nothing the mount needs beyond being there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Offered {}
+
 /// One row of a JSON container listing.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]

@@ -32,18 +32,15 @@ pub(crate) fn request_body(identity: &V3Identity, project: Option<&V3Project>) -
                 "methods": ["password"],
                 "password": {"user": user_json}
             }}});
-            if let Some(p) = project {
-                let mut project_json = p.project.to_json();
-                if let NameOrId::Name(_) = p.project {
-                    let domain = p
-                        .domain
-                        .clone()
-                        .or_else(|| user_domain.clone())
-                        .unwrap_or_else(default_domain);
-                    project_json["domain"] = domain.to_json();
-                }
-                body["auth"]["scope"] = json!({ "project": project_json });
-            }
+            scope(&mut body, project, user_domain.as_ref());
+            body
+        }
+        V3Identity::Token { token } => {
+            let mut body = json!({"auth": {"identity": {
+                "methods": ["token"],
+                "token": {"id": token.expose()}
+            }}});
+            scope(&mut body, project, None);
             body
         }
         V3Identity::ApplicationCredential {
@@ -66,6 +63,23 @@ pub(crate) fn request_body(identity: &V3Identity, project: Option<&V3Project>) -
                 "application_credential": cred
             }}})
         }
+    }
+}
+
+/// Scopes a login to `project`; a project named without a domain is looked up in the
+/// user's domain, then in `default`.
+fn scope(body: &mut Value, project: Option<&V3Project>, user_domain: Option<&NameOrId>) {
+    if let Some(p) = project {
+        let mut project_json = p.project.to_json();
+        if let NameOrId::Name(_) = p.project {
+            let domain = p
+                .domain
+                .clone()
+                .or_else(|| user_domain.cloned())
+                .unwrap_or_else(default_domain);
+            project_json["domain"] = domain.to_json();
+        }
+        body["auth"]["scope"] = json!({ "project": project_json });
     }
 }
 
@@ -236,6 +250,27 @@ mod tests {
         assert_eq!(ac["name"], "backup");
         assert_eq!(ac["user"]["name"], "labuser");
         assert_eq!(ac["user"]["domain"]["name"], "labdomain");
+    }
+
+    #[test]
+    fn token_body_is_scoped() {
+        let body = request_body(
+            &V3Identity::Token {
+                token: Secret::new("t"),
+            },
+            Some(&V3Project {
+                project: NameOrId::Name("p".into()),
+                domain: None,
+            }),
+        );
+        assert_eq!(
+            body["auth"]["identity"],
+            json!({"methods": ["token"], "token": {"id": "t"}})
+        );
+        assert_eq!(
+            body["auth"]["scope"]["project"],
+            json!({"name": "p", "domain": {"id": "default"}})
+        );
     }
 
     #[test]

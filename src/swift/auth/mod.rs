@@ -1,7 +1,7 @@
 //! Authentication: turning credentials into a token and a storage URL.
 //!
 //! Four ways in, as Duplicati's OpenStack destination and the swift CLI offer them:
-//! Keystone v3 (password or application credential), Keystone v2.0 (password or
+//! Keystone v3 (password, application credential or token), Keystone v2.0 (password or
 //! Rackspace API key), v1 tempauth, and a token + storage URL made elsewhere.
 
 mod catalog;
@@ -67,6 +67,10 @@ pub enum V3Identity {
         user_domain: Option<NameOrId>,
         secret: Secret,
     },
+    /// A token from an earlier login (openstackclient's `--os-token`, clouds.yaml's
+    /// `auth_type: token`), exchanged for one scoped to the project. The new token
+    /// expires when the old one does, so renewal cannot outlive it.
+    Token { token: Secret },
 }
 
 /// The project a v3 password token is scoped to.
