@@ -184,7 +184,7 @@ async fn mount_from_clouds_yaml() {
     // a segment size with a suffix; a file past the 8 MiB kept in memory is streamed
     // in segments
     let m = Mount::with_env(t.name.as_str(), &["--segment-size", "1M"], &env);
-    let data = lab::random_bytes(10 << 20, 7);
+    let data = common::files::random_bytes(10 << 20, 7);
     std::fs::write(m.join("big"), &data).unwrap();
     assert_eq!(std::fs::read(m.join("big")).unwrap(), data);
     drop(m);
