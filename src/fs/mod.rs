@@ -339,6 +339,9 @@ impl SwiftFs {
             delimiter: Some('/'),
             ..ListQuery::default()
         };
+        // Taken before the listing: a marker stored while it runs leaves the
+        // registry and may be missing from the rows, but not from both.
+        let mut pending = self.pending_dirs.in_folder(dir.ino);
         let started = Instant::now();
         let rows = self.store.list_all(&self.container, &query).await?;
         let (entries, hidden) = entries_from_rows(&key, &rows);
@@ -372,7 +375,8 @@ impl SwiftFs {
                 entries.entry(f.inode.name()).or_insert(f.inode.clone());
             }
         }
-        for d in self.pending_dirs.in_folder(dir.ino) {
+        pending.extend(self.pending_dirs.in_folder(dir.ino));
+        for d in pending {
             entries.entry(d.inode.name()).or_insert(d.inode.clone());
         }
         let snap = Arc::new(DirSnapshot {
