@@ -12,11 +12,14 @@ use fuser::{
 use std::ffi::OsStr;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Largest read the kernel may send (it also caps its read-ahead at this), and
 /// largest write.
 const MAX_IO: u32 = 1 << 20;
+
+/// How long an unmount waits for folder markers still being stored.
+const UNMOUNT_MARKER_WAIT: Duration = Duration::from_secs(60);
 
 pub struct FuseAdapter {
     fs: Arc<SwiftFs>,
@@ -172,6 +175,14 @@ impl Filesystem for FuseAdapter {
             log::info!("kernel lacks {missing:?}: listings without attributes");
         }
         Ok(())
+    }
+
+    /// Unmounted: the folder markers still being stored are waited for (each one
+    /// that cannot be stored is logged), as a clean shutdown of a local disk writes
+    /// its folders out.
+    fn destroy(&mut self) {
+        self.runtime
+            .block_on(self.fs.store_pending_dirs(UNMOUNT_MARKER_WAIT));
     }
 
     // Inodes the kernel no longer holds may go. (fuser 0.18 keeps the type of
@@ -530,17 +541,24 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    // Folder changes are in Swift when their call returns: nothing left to sync.
+    // Every folder change but mkdir's marker is in Swift when its call returns; the
+    // markers still being stored in this folder or for it are waited for here.
     // (borg and others fsync directories after renames.)
     fn fsyncdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        self.run(
+            "fsyncdir",
+            ino.0,
+            reply,
+            |fs| async move { fs.fsync_dir(ino.0).await },
+            |_, reply, ()| reply.ok(),
+        );
     }
 
     // Extended attributes are not stored. ENOSYS (not ENOTSUP) makes the kernel stop

@@ -585,3 +585,91 @@ async fn names_files_cannot_have() {
     );
     t.cleanup().await;
 }
+
+/// Makes `00`..`ff` in `dir` from 8 threads at once, as `restic init` does (its
+/// `data` and `keys` folders); returns how long that took.
+fn make_256_folders(dir: &std::path::Path) -> Duration {
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for first in 0..8 {
+            s.spawn(move || {
+                for i in (first..256).step_by(8) {
+                    fs::create_dir(dir.join(format!("{i:02x}"))).unwrap();
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_folders_at_once_are_stored_by_fsync_of_the_parent_and_by_unmount() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "w-mkdirs").await;
+    let m = mount(&t);
+    let (data_dir, keys_dir) = (m.join("data"), m.join("keys"));
+    let (made, synced) = tokio::task::spawn_blocking(move || {
+        fs::create_dir(&data_dir).unwrap();
+        let made = make_256_folders(&data_dir);
+        let started = std::time::Instant::now();
+        fs::File::open(&data_dir).unwrap().sync_all().unwrap();
+        let synced = started.elapsed();
+        assert_eq!(ls(&data_dir).len(), 256);
+        fs::create_dir(&keys_dir).unwrap();
+        make_256_folders(&keys_dir);
+        (made, synced)
+    })
+    .await
+    .unwrap();
+    eprintln!("256 mkdir from 8 threads: {made:?}; then fsync of their folder: {synced:?}");
+    let expected = |top: &'static str| (0..256).map(move |i| format!("{top}/{i:02x}/"));
+    let names = listed_names(&t).await;
+    for name in expected("data") {
+        assert!(names.contains(&name), "{name} not stored after fsync");
+    }
+    // the unmount waits for the rest
+    assert!(m.unmount().success());
+    let names = listed_names(&t).await;
+    for name in expected("keys") {
+        assert!(names.contains(&name), "{name} not stored after unmount");
+    }
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_marker_that_cannot_be_stored_fails_fsync_of_its_folder() {
+    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
+    let t = TestContainer::new(lab::client(lab::tempauth()), "w-mkdir-fail").await;
+    let m = Mount::via_proxy(&proxy.base_url(), t.name.as_str(), &["--retries", "1"]);
+    let parent = m.join("parent");
+    let p = parent.clone();
+    // two handles on the folder, opened while requests still work
+    let (h1, h2, synced) = tokio::task::spawn_blocking(move || {
+        fs::create_dir(&p).unwrap();
+        let h1 = fs::File::open(&p).unwrap();
+        let synced = h1.sync_all();
+        (h1, fs::File::open(&p).unwrap(), synced)
+    })
+    .await
+    .unwrap();
+    synced.unwrap_or_else(|e| panic!("fsync: {e}; log:\n{}", m.log()));
+    // every request fails from now on; mkdir in a folder whose (empty) listing is
+    // cached still succeeds, and the failure surfaces at the folder's fsync, once
+    proxy.fail_next(10_000, 503);
+    let p = parent.clone();
+    let (made, first, second) = tokio::task::spawn_blocking(move || {
+        let made = fs::create_dir(p.join("child"));
+        (made, h1.sync_all(), h2.sync_all())
+    })
+    .await
+    .unwrap();
+    proxy.fail_next(0, 503);
+    made.unwrap_or_else(|e| panic!("mkdir: {e}; log:\n{}", m.log()));
+    let err = first.expect_err("a marker that was not stored must fail fsyncdir");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    second.expect("the failure is reported once");
+    assert!(m.log().contains("parent/child/"), "warned: {}", m.log());
+    let names = listed_names(&t).await;
+    assert_eq!(names, ["parent/"]);
+    drop(m);
+    t.cleanup().await;
+}

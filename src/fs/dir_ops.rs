@@ -4,12 +4,14 @@ use super::dircache::DirSnapshot;
 use super::handles::{DirCursor, Handle};
 use super::inode::Inode;
 use super::{Attr, DirEntry, FsError, NodeKind, SwiftFs, name_str};
-use crate::swift::{ListEntry, ListQuery, Manifest, ObjectMeta, ObjectName, SwiftError};
+use crate::swift::{
+    ContainerName, ListEntry, ListQuery, Manifest, ObjectMeta, ObjectName, ObjectStore, SwiftError,
+};
 use bytes::Bytes;
 use std::ffi::OsStr;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 impl SwiftFs {
     /// Takes a snapshot of the directory that stays fixed while the handle is open,
@@ -145,9 +147,16 @@ impl SwiftFs {
             Err(FsError::NotFound) => {}
             Err(e) => return Err(e),
         }
-        self.put_marker(format!("{}{name}/", self.inodes.key(&parent)))
-            .await?;
+        let key = format!("{}{name}/", self.inodes.key(&parent));
+        // a name Swift refuses fails here, not in the background
+        let marker = ObjectName::new(key.clone())?;
         let inode = self.inodes.upsert(&parent, name, NodeKind::Dir, None);
+        // The kernel holds the parent's lock until mkdir answers: answering after the
+        // PUT made `restic init` (256 folders) wait for 256 round trips in a row.
+        let (store, container) = (self.store.clone(), self.container.clone());
+        self.pending_dirs.start(inode.clone(), key, async move {
+            store_marker(&*store, &container, &marker).await
+        });
         let child = inode.clone();
         self.dirs.patch(parent.ino, |e| {
             e.insert(name.to_string(), child);
@@ -180,10 +189,17 @@ impl SwiftFs {
         if dir.kind != NodeKind::Dir {
             return Err(FsError::NotADirectory);
         }
+        // what was made below and is not stored yet first: it costs no request
+        if !self.pending_dirs.in_folder(dir.ino).is_empty()
+            || self.unstored_where(|i| i.parent() == dir.ino)
+        {
+            return Err(FsError::NotEmpty);
+        }
+        if let Some(pending) = self.pending_dirs.get(dir.ino) {
+            self.pending_dirs.cancel(&pending).await;
+        }
         let key = self.inodes.key(&dir);
-        let has_children = self.has_objects_below(&key).await?;
-        let has_pending = self.unstored_where(|i| i.parent() == dir.ino);
-        if has_children || has_pending {
+        if self.has_objects_below(&key).await? {
             return Err(FsError::NotEmpty);
         }
         // both marker styles; an implicit folder has neither
@@ -203,18 +219,60 @@ impl SwiftFs {
         Ok(())
     }
 
-    /// Writes a folder marker (`key` ends in `/`), as swiftclient and rclone do.
+    /// Writes a folder marker (`key` ends in `/`) now.
     async fn put_marker(&self, key: String) -> Result<(), FsError> {
-        let marker = ObjectName::new(key)?;
-        self.store
-            .put_object(
-                &self.container,
-                &marker,
-                Bytes::new(),
-                &ObjectMeta::directory(),
-            )
-            .await?;
-        Ok(())
+        store_marker(&*self.store, &self.container, &ObjectName::new(key)?).await
+    }
+
+    /// Waits for the markers of the folder `ino` and of the folders directly in it
+    /// (`fsyncdir`): the first error of a failed one is returned, and each failure
+    /// is reported once.
+    pub async fn fsync_dir(&self, ino: u64) -> Result<(), FsError> {
+        let mut first = Ok(());
+        for dir in self.pending_dirs.all() {
+            if dir.inode.ino != ino && dir.inode.parent() != ino {
+                continue;
+            }
+            if let Err(e) = self.pending_dirs.settle(&dir).await {
+                // not in Swift and no longer pending: the listing must ask Swift again
+                self.dirs.invalidate(dir.inode.parent());
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    /// Waits, at most `limit`, for every marker not yet stored (unmount): a folder
+    /// whose marker cannot be stored is logged, with its name, as lost unless
+    /// something is stored below it.
+    pub async fn store_pending_dirs(&self, limit: Duration) {
+        let pending = self.pending_dirs.all();
+        if pending.is_empty() {
+            return;
+        }
+        log::info!("storing {} folder markers", pending.len());
+        let all = async {
+            for dir in &pending {
+                if let Err(e) = self.pending_dirs.settle(dir).await {
+                    log::error!(
+                        "folder {}/{} may be lost: its marker was not stored: {e}",
+                        self.container,
+                        dir.key
+                    );
+                }
+            }
+        };
+        if tokio::time::timeout(limit, all).await.is_err() {
+            for dir in self.pending_dirs.all() {
+                log::error!(
+                    "folder {}/{} may be lost: its marker was not stored within {limit:?}",
+                    self.container,
+                    dir.key
+                );
+            }
+        }
     }
 
     /// Whether any object lies below a folder's key, its own marker aside.
@@ -381,15 +439,32 @@ impl SwiftFs {
         }
         if let Some(t) = target {
             let key = self.inodes.key(t);
-            if self.has_objects_below(&key).await?
+            let pending_below = self
+                .pending_dirs
+                .all()
+                .iter()
+                .any(|d| d.inode.ino != t.ino && d.key.starts_with(&key));
+            if pending_below
+                || self.has_objects_below(&key).await?
                 || self.unstored_where(|i| self.inodes.key(i).starts_with(&key))
             {
                 return Err(FsError::NotEmpty);
+            }
+            if let Some(pending) = self.pending_dirs.get(t.ino) {
+                // replaced: whether its own marker was stored no longer matters
+                let _ = self.pending_dirs.settle(&pending).await;
             }
         }
         if self.writing_below(&from) {
             // files open for writing below would be stored under the old name
             return Err(FsError::Busy);
+        }
+        // the markers of the folder and of folders below are copied with the rest: they
+        // must be in Swift first (a failed one is stored now, or the rename fails)
+        for dir in self.pending_dirs.all() {
+            if dir.key.starts_with(&from) && self.pending_dirs.settle(&dir).await.is_err() {
+                self.put_marker(dir.key.clone()).await?;
+            }
         }
         let rows = self
             .store
@@ -438,4 +513,17 @@ impl SwiftFs {
         log::info!("renamed folder {from} to {to}: {} objects", names.len());
         Ok(())
     }
+}
+
+/// Writes a folder marker (`marker` ends in `/`) as swiftclient and rclone do: a
+/// zero-byte object with content type `application/directory`.
+async fn store_marker(
+    store: &dyn ObjectStore,
+    container: &ContainerName,
+    marker: &ObjectName,
+) -> Result<(), FsError> {
+    store
+        .put_object(container, marker, Bytes::new(), &ObjectMeta::directory())
+        .await?;
+    Ok(())
 }

@@ -13,6 +13,7 @@ mod handles;
 mod inode;
 mod listing;
 mod open_files;
+mod pending_dirs;
 mod reader;
 mod writer;
 
@@ -29,6 +30,7 @@ use handles::Handles;
 use inode::{Inode, InodeTable};
 use listing::{EntryKind, NAME_MAX, entries_from_rows};
 use open_files::OpenFiles;
+use pending_dirs::PendingDirs;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -116,6 +118,8 @@ pub struct SwiftFs {
     handles: Handles,
     /// What is being written through the mount: the one owner of that fact.
     open_files: OpenFiles,
+    /// Folders made through the mount whose marker is not stored yet: the one owner.
+    pending_dirs: PendingDirs,
 }
 
 const BLOCK: u64 = 4096;
@@ -151,6 +155,7 @@ impl SwiftFs {
             upload,
             handles: Handles::default(),
             open_files: OpenFiles::default(),
+            pending_dirs: PendingDirs::default(),
         }
     }
 
@@ -284,6 +289,14 @@ impl SwiftFs {
         {
             return Ok(open.inode.clone());
         }
+        if let Some(dir) = self
+            .pending_dirs
+            .in_folder(parent.ino)
+            .into_iter()
+            .find(|d| d.inode.name() == name)
+        {
+            return Ok(dir.inode.clone());
+        }
         let file_key = format!("{}{name}", self.inodes.key(parent));
         let object = ObjectName::new(file_key.clone()).map_err(|_| FsError::NotFound)?;
         let children = ListQuery {
@@ -314,7 +327,8 @@ impl SwiftFs {
     }
 
     /// The entries of a directory: from the cache while fresh, else one paged
-    /// listing with `delimiter=/`, plus files created here and not yet uploaded.
+    /// listing with `delimiter=/`, plus files and folders created here and not yet
+    /// stored.
     async fn snapshot(&self, dir: &Arc<Inode>) -> Result<Arc<DirSnapshot>, FsError> {
         if let Some(snap) = self.dirs.get_fresh(dir.ino) {
             return Ok(snap);
@@ -325,6 +339,9 @@ impl SwiftFs {
             delimiter: Some('/'),
             ..ListQuery::default()
         };
+        // Taken before the listing: a marker stored while it runs leaves the
+        // registry and may be missing from the rows, but not from both.
+        let mut pending = self.pending_dirs.in_folder(dir.ino);
         let started = Instant::now();
         let rows = self.store.list_all(&self.container, &query).await?;
         let (entries, hidden) = entries_from_rows(&key, &rows);
@@ -357,6 +374,10 @@ impl SwiftFs {
             if f.inode.parent() == dir.ino {
                 entries.entry(f.inode.name()).or_insert(f.inode.clone());
             }
+        }
+        pending.extend(self.pending_dirs.in_folder(dir.ino));
+        for d in pending {
+            entries.entry(d.inode.name()).or_insert(d.inode.clone());
         }
         let snap = Arc::new(DirSnapshot {
             fetched: Instant::now(),

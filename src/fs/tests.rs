@@ -260,3 +260,180 @@ async fn a_failed_read_back_of_streamed_bytes_fails_the_file_instead_of_storing_
         "nothing the program did not write is stored"
     );
 }
+
+impl Fixture {
+    async fn mkdir(&self, parent: u64, name: &str) -> Result<u64, FsError> {
+        Ok(self.fs.mkdir(parent, OsStr::new(name)).await?.ino)
+    }
+
+    /// The names in a folder, as a fresh `ls` sees them.
+    async fn names(&self, ino: u64) -> Vec<String> {
+        let dir = self.fs.opendir(ino).await.unwrap();
+        let mut names = Vec::new();
+        self.fs
+            .readdir(ino, dir, 0, false, |e, _| {
+                names.push(e.name.clone());
+                false
+            })
+            .unwrap();
+        self.fs.release_dir(dir);
+        names.retain(|n| n != "." && n != "..");
+        names
+    }
+
+    /// Marker PUTs of names containing `part` take `wait`.
+    fn slow_markers(&self, part: &str, wait: Duration) {
+        self.faults.inject(
+            Rule::new(Op::Put, Effect::Delay(wait))
+                .on(part)
+                .times(u64::MAX),
+        );
+    }
+}
+
+const MARKER_DELAY: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mkdir_answers_before_its_marker_is_stored_and_fsyncdir_waits_for_it() {
+    let f = fixture().await;
+    f.slow_markers("new/", MARKER_DELAY);
+    let started = Instant::now();
+    let ino = f.mkdir(ROOT_INO, "new").await.unwrap();
+    assert!(
+        started.elapsed() < MARKER_DELAY / 2,
+        "mkdir waited for its PUT"
+    );
+    assert_eq!(f.stored("new/"), None);
+    // looked up (the parent was never listed) and listed meanwhile
+    let found = f.fs.lookup(ROOT_INO, OsStr::new("new")).await.unwrap();
+    assert_eq!((found.ino, found.kind), (ino, NodeKind::Dir));
+    assert_eq!(f.names(ROOT_INO).await, ["new"]);
+    // and after the parent's listing expired
+    f.fs.dirs.invalidate(ROOT_INO);
+    assert_eq!(f.names(ROOT_INO).await, ["new"]);
+    assert_eq!(f.names(ino).await, Vec::<String>::new());
+    f.fs.fsync_dir(ROOT_INO).await.unwrap();
+    assert!(started.elapsed() >= MARKER_DELAY);
+    assert_eq!(f.stored("new/"), Some(Bytes::new()));
+    f.fs.dirs.invalidate(ROOT_INO);
+    assert_eq!(f.names(ROOT_INO).await, ["new"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fsyncdir_of_the_folder_itself_waits_for_its_marker() {
+    let f = fixture().await;
+    f.slow_markers("own/", MARKER_DELAY);
+    let ino = f.mkdir(ROOT_INO, "own").await.unwrap();
+    f.fs.fsync_dir(ino).await.unwrap();
+    assert_eq!(f.stored("own/"), Some(Bytes::new()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_marker_fails_fsyncdir_once_and_the_folder_goes() {
+    let f = fixture().await;
+    f.faults.inject(
+        Rule::new(Op::Put, Effect::Status(503))
+            .on("bad/")
+            .times(u64::MAX),
+    );
+    let ino = f.mkdir(ROOT_INO, "bad").await.unwrap();
+    f.mkdir(ino, "below").await.unwrap();
+    let err = f.fs.fsync_dir(ROOT_INO).await.unwrap_err();
+    assert_eq!(err.errno(), libc::EIO, "{err}");
+    f.fs.fsync_dir(ROOT_INO).await.unwrap();
+    // the folder inside failed too ("bad/below/"): its own fsyncdir reports it, once
+    let err = f.fs.fsync_dir(ino).await.unwrap_err();
+    assert_eq!(err.errno(), libc::EIO, "{err}");
+    f.fs.fsync_dir(ino).await.unwrap();
+    assert_eq!(f.stored("bad/"), None);
+    assert_eq!(f.names(ROOT_INO).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rmdir_of_a_pending_folder_leaves_nothing_behind() {
+    let f = fixture().await;
+    f.slow_markers("gone/", MARKER_DELAY);
+    f.mkdir(ROOT_INO, "gone").await.unwrap();
+    f.fs.rmdir(ROOT_INO, OsStr::new("gone")).await.unwrap();
+    assert_eq!(f.names(ROOT_INO).await, Vec::<String>::new());
+    // a PUT that was in flight is waited for and deleted; a queued one never goes
+    tokio::time::sleep(MARKER_DELAY * 2).await;
+    assert_eq!(f.stored("gone/"), None);
+    f.fs.dirs.invalidate(ROOT_INO);
+    assert_eq!(f.names(ROOT_INO).await, Vec::<String>::new());
+    f.fs.fsync_dir(ROOT_INO).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rmdir_of_a_folder_with_a_pending_folder_inside_is_enotempty() {
+    let f = fixture().await;
+    f.slow_markers("inner/", MARKER_DELAY);
+    let outer = f.mkdir(ROOT_INO, "outer").await.unwrap();
+    f.mkdir(outer, "inner").await.unwrap();
+    let err = f.fs.rmdir(ROOT_INO, OsStr::new("outer")).await.unwrap_err();
+    assert_eq!(err.errno(), libc::ENOTEMPTY);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rename_of_a_pending_folder_waits_for_its_marker() {
+    let f = fixture().await;
+    f.slow_markers("src/", MARKER_DELAY);
+    let src = f.mkdir(ROOT_INO, "src").await.unwrap();
+    f.mkdir(src, "sub").await.unwrap();
+    f.fs.rename(
+        ROOT_INO,
+        OsStr::new("src"),
+        ROOT_INO,
+        OsStr::new("dst"),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(f.stored("src/"), None);
+    assert_eq!(f.stored("src/sub/"), None);
+    assert_eq!(f.stored("dst/"), Some(Bytes::new()));
+    assert_eq!(f.stored("dst/sub/"), Some(Bytes::new()));
+    f.fs.dirs.invalidate(ROOT_INO);
+    assert_eq!(f.names(ROOT_INO).await, ["dst"]);
+    // over a pending empty folder
+    f.slow_markers("over/", MARKER_DELAY);
+    f.mkdir(ROOT_INO, "over").await.unwrap();
+    f.fs.rename(
+        ROOT_INO,
+        OsStr::new("dst"),
+        ROOT_INO,
+        OsStr::new("over"),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(f.stored("over/sub/"), Some(Bytes::new()));
+    assert_eq!(f.stored("dst/"), None);
+    f.fs.dirs.invalidate(ROOT_INO);
+    assert_eq!(f.names(ROOT_INO).await, ["over"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mkdir_of_a_pending_name_is_eexist() {
+    let f = fixture().await;
+    f.slow_markers("twice/", MARKER_DELAY);
+    f.mkdir(ROOT_INO, "twice").await.unwrap();
+    let err = f.mkdir(ROOT_INO, "twice").await.unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST);
+    f.fs.dirs.invalidate(ROOT_INO);
+    let err = f.mkdir(ROOT_INO, "twice").await.unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unmount_stores_every_pending_marker() {
+    let f = fixture().await;
+    f.slow_markers("/", Duration::from_millis(50));
+    for i in 0..20 {
+        f.mkdir(ROOT_INO, &format!("d{i:02}")).await.unwrap();
+    }
+    f.fs.store_pending_dirs(Duration::from_secs(10)).await;
+    for i in 0..20 {
+        assert_eq!(f.stored(&format!("d{i:02}/")), Some(Bytes::new()));
+    }
+}

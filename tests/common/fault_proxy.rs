@@ -158,7 +158,8 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
 /// Sends `req` on to `upstream` (scheme://host:port), headers and all. The Host header
 /// goes through: tempauth builds the storage URL it hands out from it, so clients that
 /// log in through a proxy keep using it. The body is buffered (small in these tests),
-/// so Swift gets a Content-Length.
+/// so Swift gets a Content-Length (set by hand when the body is empty: reqwest sends
+/// none then, and Swift refuses a zero-byte PUT, a folder marker, with 411).
 pub async fn send_upstream(
     http: &reqwest::Client,
     upstream: &str,
@@ -179,6 +180,9 @@ pub async fn send_upstream(
         if k != "content-length" && k != "transfer-encoding" {
             headers.insert(k.clone(), v.clone());
         }
+    }
+    if body.is_empty() && parts.headers.contains_key("content-length") {
+        headers.insert("content-length", "0".parse().unwrap());
     }
     http.request(parts.method, url)
         .headers(headers)

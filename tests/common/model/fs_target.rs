@@ -14,7 +14,8 @@
 //! [`Target::drop_caches`], every file not open (folders stay: an open file's folders
 //! are held by the kernel, and which they are is not tracked here).
 //!
-//! A remount builds a new [`SwiftFs`] over the same store: every cache is gone.
+//! A remount waits for the folder markers still being stored, as an unmount does,
+//! and builds a new [`SwiftFs`] over the same store: every cache is gone.
 //! The async calls run on a multi-thread runtime of the target's own
 //! (`block_in_place` in the filesystem layer panics on a current-thread one).
 
@@ -324,9 +325,11 @@ impl Target for FsTarget {
     }
 
     fn fsync(&mut self, fh: u64) -> Res<()> {
-        if self.handle(fh).dir {
-            // fsyncdir: folder changes are in the store when their call returns
-            return Ok(());
+        let h = self.handle(fh);
+        if h.dir {
+            // fsyncdir: waits for the markers mkdir still stores in the background
+            let ino = h.ino;
+            return self.call(self.fs.fsync_dir(ino));
         }
         self.call(self.fs.fsync(fh))
     }
@@ -492,6 +495,9 @@ impl Target for FsTarget {
 
     fn remount(&mut self) -> Result<(), String> {
         assert!(self.open.is_empty(), "remount with files open");
+        // an unmount first stores the folder markers mkdir left to the background
+        self.runtime
+            .block_on(self.fs.store_pending_dirs(Duration::from_secs(60)));
         // the kernel's entries go with the old filesystem
         self.lookups.clear();
         self.fs = Arc::new(SwiftFs::new(
