@@ -191,7 +191,7 @@ impl SwiftFs {
         }
         // what was made below and is not stored yet first: it costs no request
         if !self.pending_dirs.in_folder(dir.ino).is_empty()
-            || self.unstored_where(|i| i.parent() == dir.ino)
+            || !self.open_files.unstored_in(dir.ino).is_empty()
         {
             return Err(FsError::NotEmpty);
         }
@@ -292,11 +292,6 @@ impl SwiftFs {
             .all()
             .iter()
             .any(|f| self.inodes.key(&f.inode).starts_with(key))
-    }
-
-    /// Whether a file created through the mount and not yet uploaded matches.
-    fn unstored_where(&self, matches: impl Fn(&Inode) -> bool) -> bool {
-        self.open_files.unstored().iter().any(|f| matches(&f.inode))
     }
 
     /// Renames a file (server-side copy, then delete) or a folder (every object
@@ -446,7 +441,11 @@ impl SwiftFs {
                 .any(|d| d.inode.ino != t.ino && d.key.starts_with(&key));
             if pending_below
                 || self.has_objects_below(&key).await?
-                || self.unstored_where(|i| self.inodes.key(i).starts_with(&key))
+                || self
+                    .open_files
+                    .unstored()
+                    .iter()
+                    .any(|f| self.inodes.key(&f.inode).starts_with(&key))
             {
                 return Err(FsError::NotEmpty);
             }

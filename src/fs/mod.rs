@@ -283,9 +283,9 @@ impl SwiftFs {
     async fn lookup_remote(&self, parent: &Arc<Inode>, name: &str) -> Result<Arc<Inode>, FsError> {
         if let Some(open) = self
             .open_files
-            .unstored()
+            .unstored_in(parent.ino)
             .into_iter()
-            .find(|f| f.inode.parent() == parent.ino && f.inode.name() == name)
+            .find(|f| f.inode.name() == name)
         {
             return Ok(open.inode.clone());
         }
@@ -370,10 +370,8 @@ impl SwiftFs {
                 (name, inode)
             })
             .collect();
-        for f in self.open_files.unstored() {
-            if f.inode.parent() == dir.ino {
-                entries.entry(f.inode.name()).or_insert(f.inode.clone());
-            }
+        for f in self.open_files.unstored_in(dir.ino) {
+            entries.entry(f.inode.name()).or_insert(f.inode.clone());
         }
         pending.extend(self.pending_dirs.in_folder(dir.ino));
         for d in pending {

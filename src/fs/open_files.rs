@@ -180,4 +180,11 @@ impl OpenFiles {
         v.retain(|f| f.is_unstored());
         v
     }
+
+    /// Those of them directly in the folder `parent`.
+    pub fn unstored_in(&self, parent: u64) -> Vec<Arc<OpenFile>> {
+        let mut v = self.unstored();
+        v.retain(|f| f.inode.parent() == parent);
+        v
+    }
 }
