@@ -113,18 +113,22 @@ pub struct MountOptions {
     /// Mount even if the mount point is not empty (its files are hidden meanwhile)
     #[arg(long)]
     pub allow_non_empty: bool,
-    /// Owner of every file [default: the mounting user]
+    /// Owner of what has no owner stored [default: the mounting user]
     #[arg(long)]
     pub uid: Option<u32>,
-    /// Group of every file [default: the mounting user's group]
+    /// Group of what has no group stored [default: the mounting user's group]
     #[arg(long)]
     pub gid: Option<u32>,
-    /// Permission bits of files, in octal
+    /// Permission bits of files that have none stored, in octal
     #[arg(long, value_name = "MODE", default_value = "0644", value_parser = parse_mode)]
     pub file_mode: u16,
-    /// Permission bits of folders, in octal
+    /// Permission bits of folders that have none stored, in octal
     #[arg(long, value_name = "MODE", default_value = "0755", value_parser = parse_mode)]
     pub dir_mode: u16,
+    /// Show --uid, --gid, --file-mode and --dir-mode for every entry, whatever mode
+    /// and owner are stored with it (changes are still stored)
+    #[arg(long)]
+    pub ignore_stored_perms: bool,
     /// Seconds a folder listing is trusted before Swift is asked again (0: always ask)
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub dir_cache_ttl: u64,

@@ -2,7 +2,9 @@
 //! tokio runtime, and answers from the task. Errors become errno here, and are
 //! logged here, once, with the operation and inode.
 
-use crate::fs::{Attr, FsError, NodeKind, OpenMode, SwiftFs};
+use crate::fs::{
+    Attr, Caller, FsError, NodeKind, OpenMode, SetAttr, SwiftFs, XattrWrite, is_user_xattr,
+};
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags,
@@ -11,6 +13,7 @@ use fuser::{
 };
 use std::ffi::OsStr;
 use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -52,13 +55,19 @@ error_reply!(
     ReplyEmpty,
     ReplyEntry,
     ReplyOpen,
-    ReplyStatfs
+    ReplyStatfs,
+    ReplyXattr
 );
 
 fn log_error(op: &str, ino: u64, e: &FsError) {
     match e {
-        // asked for often, and normal: `ls x` of a missing x, editors probing files
-        FsError::NotFound | FsError::Exists | FsError::NotEmpty => {
+        // asked for often, and normal: `ls x` of a missing x, editors probing files,
+        // tools asking for attributes a file does not have
+        FsError::NotFound
+        | FsError::Exists
+        | FsError::NotEmpty
+        | FsError::NoAttribute
+        | FsError::XattrNamespace => {
             log::debug!("{op} ino {ino}: {e}")
         }
         _ => log::warn!("{op} ino {ino}: {e}"),
@@ -103,6 +112,14 @@ impl FuseAdapter {
                 }
             }
         });
+    }
+}
+
+/// Who makes a new file, folder or link.
+fn caller(req: &Request) -> Caller {
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
     }
 }
 
@@ -158,6 +175,21 @@ fn file_type(k: NodeKind) -> FileType {
     match k {
         NodeKind::File => FileType::RegularFile,
         NodeKind::Dir => FileType::Directory,
+        NodeKind::Symlink => FileType::Symlink,
+        NodeKind::Fifo => FileType::NamedPipe,
+        NodeKind::Socket => FileType::Socket,
+    }
+}
+
+/// Answers a request that asks for a variable-size value (`getxattr`, `listxattr`):
+/// its size when asked with 0, else the value if it fits.
+fn reply_sized(reply: ReplyXattr, size: u32, value: &[u8]) {
+    if size == 0 {
+        reply.size(value.len() as u32);
+    } else if value.len() <= size as usize {
+        reply.data(value);
+    } else {
+        reply.error(Errno::from_i32(libc::ERANGE));
     }
 }
 
@@ -225,9 +257,9 @@ impl Filesystem for FuseAdapter {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
         size: Option<u64>,
         _atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
@@ -243,30 +275,38 @@ impl Filesystem for FuseAdapter {
             TimeOrNow::SpecificTime(t) => t,
             TimeOrNow::Now => SystemTime::now(),
         });
+        let change = SetAttr {
+            size,
+            mtime,
+            mode,
+            uid,
+            gid,
+        };
         self.run(
             "setattr",
             ino.0,
             reply,
-            |fs| async move { fs.setattr(ino.0, size, mtime).await },
+            |fs| async move { fs.setattr(ino.0, change).await },
             |fs, reply, attr| reply.attr(&fs.attr_ttl(), &file_attr(&attr)),
         );
     }
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
         let name = name.to_owned();
+        let who = caller(req);
         self.run(
             "mkdir",
             parent.0,
             reply,
-            |fs| async move { fs.mkdir(parent.0, &name).await },
+            |fs| async move { fs.mkdir(parent.0, &name, mode & !umask, who).await },
             |fs, reply, attr| reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0)),
         );
     }
@@ -326,19 +366,24 @@ impl Filesystem for FuseAdapter {
         req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
         let name = name.to_owned();
         let exclusive = flags & libc::O_EXCL != 0;
         let opener = process_of(req.pid());
+        let who = caller(req);
+        let mode = mode & !umask;
         self.run(
             "create",
             parent.0,
             reply,
-            |fs| async move { fs.create(parent.0, &name, exclusive, opener).await },
+            |fs| async move {
+                fs.create(parent.0, &name, exclusive, opener, mode, who)
+                    .await
+            },
             |fs, reply, (attr, opened)| {
                 reply.created(
                     &fs.attr_ttl(),
@@ -561,21 +606,136 @@ impl Filesystem for FuseAdapter {
         );
     }
 
-    // Extended attributes are not stored. ENOSYS (not ENOTSUP) makes the kernel stop
-    // asking for the rest of the mount, which spares a round trip on every write.
-    fn getxattr(
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let (name, target) = (link_name.to_owned(), target.as_os_str().to_owned());
+        let who = caller(req);
+        self.run(
+            "symlink",
+            parent.0,
+            reply,
+            |fs| async move { fs.symlink(parent.0, &name, &target, who).await },
+            |fs, reply, attr| reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0)),
+        );
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.run(
+            "readlink",
+            ino.0,
+            reply,
+            |fs| async move { fs.readlink(ino.0).await },
+            |_, reply, target| reply.data(target.as_bytes()),
+        );
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let name = name.to_owned();
+        let who = caller(req);
+        self.run(
+            "mknod",
+            parent.0,
+            reply,
+            |fs| async move { fs.mknod(parent.0, &name, mode & !umask, who).await },
+            |fs, reply, attr| reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0)),
+        );
+    }
+
+    // Each object is one name: hard links cannot be stored (docs/SEMANTICS.md).
+    fn link(
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _name: &OsStr,
-        _size: u32,
-        reply: ReplyXattr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
     ) {
-        reply.error(Errno::from_i32(libc::ENOSYS));
+        reply.error(Errno::from_i32(libc::EPERM));
     }
 
-    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::from_i32(libc::ENOSYS));
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        if !is_user_xattr(name) {
+            // the kernel asks for security.capability before writes: no task for that
+            return reply.error(Errno::from_i32(libc::ENOTSUP));
+        }
+        let name = name.to_owned();
+        self.run(
+            "getxattr",
+            ino.0,
+            reply,
+            |fs| async move { fs.getxattr(ino.0, &name).await },
+            move |_, reply, value| reply_sized(reply, size, &value),
+        );
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        self.run(
+            "listxattr",
+            ino.0,
+            reply,
+            |fs| async move { fs.listxattr(ino.0).await },
+            move |_, reply, names| {
+                let mut list = Vec::new();
+                for n in names {
+                    list.extend_from_slice(n.as_bytes());
+                    list.push(0);
+                }
+                reply_sized(reply, size, &list)
+            },
+        );
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let how = if flags & libc::XATTR_CREATE != 0 {
+            XattrWrite::Create
+        } else if flags & libc::XATTR_REPLACE != 0 {
+            XattrWrite::Replace
+        } else {
+            XattrWrite::Either
+        };
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.run(
+            "setxattr",
+            ino.0,
+            reply,
+            |fs| async move { fs.setxattr(ino.0, &name, &value, how).await },
+            |_, reply, ()| reply.ok(),
+        );
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name.to_owned();
+        self.run(
+            "removexattr",
+            ino.0,
+            reply,
+            |fs| async move { fs.removexattr(ino.0, &name).await },
+            |_, reply, ()| reply.ok(),
+        );
     }
 
     // Terminal and filesystem ioctls mean nothing here (Python probes TCGETS on open).

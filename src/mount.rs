@@ -6,7 +6,7 @@ use crate::cli::MountArgs;
 use crate::fs::{FsConfig, SwiftFs};
 use crate::fuse::FuseAdapter;
 use crate::source::SourceError;
-use crate::swift::{ContainerName, SwiftClient, SwiftError};
+use crate::swift::{ContainerName, MetaLimits, SwiftClient, SwiftError};
 use fuser::{Config, MountOption, SessionACL};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
@@ -96,6 +96,18 @@ fn check_cache_dir(dir: &Path) -> Result<PathBuf, MountError> {
     Ok(dir.to_path_buf())
 }
 
+/// The cluster's limits on metadata, from its `/info`; Swift's defaults when it
+/// does not tell (the mount works either way, xattrs then fail at Swift's own limits).
+async fn meta_limits(client: &SwiftClient) -> MetaLimits {
+    match client.cluster_info().await {
+        Ok(info) => MetaLimits::from_info(&info.swift),
+        Err(e) => {
+            log::info!("no /info from the cluster ({e}): Swift's default metadata limits");
+            MetaLimits::default()
+        }
+    }
+}
+
 fn is_mounted(mp: &Path) -> bool {
     match (std::fs::metadata(mp), mp.parent().map(std::fs::metadata)) {
         (Ok(m), Some(Ok(p))) => m.dev() != p.dev(),
@@ -143,6 +155,8 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
                 .unwrap_or_else(|| format!("{}_segments", location.container)),
         )?,
         cache_dir: check_cache_dir(&opts.cache_dir)?,
+        ignore_stored_perms: opts.ignore_stored_perms,
+        meta_limits: runtime.block_on(meta_limits(&client)),
     };
     let container = location.container.to_string();
     let prefix = location.prefix.clone();

@@ -30,11 +30,22 @@ use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use swiftmount::fs::{FsError, OpenMode, ROOT_INO, SwiftFs};
+use swiftmount::fs::{Caller, FsError, OpenMode, ROOT_INO, SwiftFs};
 use swiftmount::source::Location;
 use swiftmount::swift::{ContainerName, MemoryStore};
 
 const CONTAINER: &str = "model";
+
+/// The process making files: the mount's owner, as the target's config has it.
+fn me() -> Caller {
+    // SAFETY: getuid/getgid cannot fail and touch no memory.
+    unsafe {
+        Caller {
+            uid: libc::getuid(),
+            gid: libc::getgid(),
+        }
+    }
+}
 
 /// The seeds to run: `SWIFTMOUNT_MODEL_SEED` alone, or 1..=`SWIFTMOUNT_MODEL_SEEDS`.
 fn seeds(default_count: u64) -> Vec<u64> {
@@ -458,7 +469,7 @@ fn two_handles(seed: u64, rounds: usize) {
     let first = Bytes::from(pool.bytes(&mut rng, len));
     let (ino, created) = target.runtime().block_on(async {
         let (attr, opened) = fs
-            .create(ROOT_INO, FILE.as_ref(), true, Some(1))
+            .create(ROOT_INO, FILE.as_ref(), true, Some(1), 0o644, me())
             .await
             .unwrap();
         if !stored_first {
@@ -551,7 +562,7 @@ fn only_a_writers_close_or_an_fsync_uploads() {
     };
     target.runtime().block_on(async {
         let (attr, a) = fs
-            .create(ROOT_INO, name.as_ref(), true, Some(1))
+            .create(ROOT_INO, name.as_ref(), true, Some(1), 0o644, me())
             .await
             .unwrap();
         for (i, piece) in first.chunks(1 << 20).enumerate() {

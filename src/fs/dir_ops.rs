@@ -1,9 +1,11 @@
 //! Folders and names: listing, unlink, mkdir, rmdir and rename.
 
 use super::dircache::DirSnapshot;
+use super::file_ops::SetAttr;
 use super::handles::{DirCursor, Handle};
-use super::inode::Inode;
-use super::{Attr, DirEntry, FsError, NodeKind, SwiftFs, name_str};
+use super::inode::{Inode, ROOT_INO};
+use super::writer::Committed;
+use super::{Attr, Caller, DirEntry, FsError, NodeKind, SwiftFs, name_str};
 use crate::swift::{
     ContainerName, ListEntry, ListQuery, Manifest, ObjectMeta, ObjectName, ObjectStore, SwiftError,
 };
@@ -11,7 +13,7 @@ use bytes::Bytes;
 use std::ffi::OsStr;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 impl SwiftFs {
     /// Takes a snapshot of the directory that stays fixed while the handle is open,
@@ -137,7 +139,15 @@ impl SwiftFs {
         });
     }
 
-    pub async fn mkdir(&self, parent: u64, name: &OsStr) -> Result<Attr, FsError> {
+    /// Makes a folder with the permission bits of `mode`, owned by `caller`; its
+    /// marker is stored in the background.
+    pub async fn mkdir(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        caller: Caller,
+    ) -> Result<Attr, FsError> {
         self.writable()?;
         let parent = self.dir_inode(parent)?;
         let name = name_str(name)?;
@@ -149,13 +159,20 @@ impl SwiftFs {
         }
         let key = format!("{}{name}/", self.inodes.key(&parent));
         // a name Swift refuses fails here, not in the background
-        let marker = ObjectName::new(key.clone())?;
+        ObjectName::new(key.clone())?;
+        let marker = marker_of(&key)?;
         let inode = self.inodes.upsert(&parent, name, NodeKind::Dir, None);
+        let meta = ObjectMeta {
+            mtime: Some(SystemTime::now()),
+            posix: self.new_posix(NodeKind::Dir, mode, caller),
+            ..ObjectMeta::directory()
+        };
+        inode.set_attrs(meta.mtime, meta.posix.clone());
         // The kernel holds the parent's lock until mkdir answers: answering after the
         // PUT made `restic init` (256 folders) wait for 256 round trips in a row.
         let (store, container) = (self.store.clone(), self.container.clone());
         self.pending_dirs.start(inode.clone(), key, async move {
-            store_marker(&*store, &container, &marker).await
+            store_marker(&*store, &container, &marker, &meta).await
         });
         let child = inode.clone();
         self.dirs.patch(parent.ino, |e| {
@@ -219,9 +236,60 @@ impl SwiftFs {
         Ok(())
     }
 
-    /// Writes a folder marker (`key` ends in `/`) now.
-    async fn put_marker(&self, key: String) -> Result<(), FsError> {
-        store_marker(&*self.store, &self.container, &ObjectName::new(key)?).await
+    /// Writes a folder marker without attributes (`key` ends in `/`) now.
+    async fn put_marker(&self, key: &str) -> Result<(), FsError> {
+        let meta = ObjectMeta::directory();
+        store_marker(&*self.store, &self.container, &marker_of(key)?, &meta).await
+    }
+
+    /// Stores a folder's new mode, owner or time on its marker (made if it had none).
+    pub(super) async fn set_dir_attrs(
+        &self,
+        dir: &Arc<Inode>,
+        change: &SetAttr,
+    ) -> Result<(), FsError> {
+        self.update_marker(dir, |meta| {
+            self.apply_perms(&mut meta.posix, NodeKind::Dir, change);
+            if let Some(t) = change.mtime {
+                meta.mtime = Some(t);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Changes what a folder's marker holds (mode, owner, time, xattrs) and stores it
+    /// at once. The mount's root has no marker: what is set there lasts while it is
+    /// mounted.
+    pub(super) async fn update_marker(
+        &self,
+        dir: &Arc<Inode>,
+        change: impl FnOnce(&mut ObjectMeta) -> Result<(), FsError>,
+    ) -> Result<(), FsError> {
+        let (mtime, posix) = dir.with_state(|s| (s.mtime, s.posix.clone()));
+        let mut meta = ObjectMeta {
+            mtime: Some(mtime),
+            posix,
+            xattrs: (*self.stored_xattrs(dir).await?).clone(),
+            ..ObjectMeta::directory()
+        };
+        change(&mut meta)?;
+        meta.check(&self.config.meta_limits)?;
+        if dir.ino == ROOT_INO {
+            dir.set_attrs(meta.mtime, meta.posix);
+            return Ok(());
+        }
+        // a marker still on its way is replaced by this one
+        if let Some(pending) = self.pending_dirs.get(dir.ino) {
+            let _ = self.pending_dirs.settle(&pending).await;
+        }
+        let marker = marker_of(&self.inodes.key(dir))?;
+        let etag = self
+            .store
+            .put_object(&self.container, &marker, Bytes::new(), &meta)
+            .await?;
+        dir.update_from_commit(&Committed::new(0, etag, &meta, false));
+        Ok(())
     }
 
     /// Waits for the markers of the folder `ino` and of the folders directly in it
@@ -326,8 +394,9 @@ impl SwiftFs {
                 return Err(FsError::Exists);
             }
             match (source.kind, t.kind) {
-                (NodeKind::File, NodeKind::Dir) => return Err(FsError::IsADirectory),
-                (NodeKind::Dir, NodeKind::File) => return Err(FsError::NotADirectory),
+                (NodeKind::Dir, NodeKind::Dir) => {}
+                (_, NodeKind::Dir) => return Err(FsError::IsADirectory),
+                (NodeKind::Dir, _) => return Err(FsError::NotADirectory),
                 _ => {}
             }
         }
@@ -336,7 +405,7 @@ impl SwiftFs {
             open.detach().await?;
         }
         match source.kind {
-            NodeKind::File => {
+            NodeKind::File | NodeKind::Symlink | NodeKind::Fifo | NodeKind::Socket => {
                 self.rename_file(&source, &new_parent, new_name, target.as_deref())
                     .await?
             }
@@ -382,7 +451,7 @@ impl SwiftFs {
         if let Some(c) = content.as_mut()
             && let Some(done) = c.commit().await?
         {
-            source.update_from_commit(done.size, done.etag, done.mtime, done.large);
+            source.update_from_commit(&done);
         }
         if let Some(f) = &open {
             f.mark_stored();
@@ -462,7 +531,7 @@ impl SwiftFs {
         // must be in Swift first (a failed one is stored now, or the rename fails)
         for dir in self.pending_dirs.all() {
             if dir.key.starts_with(&from) && self.pending_dirs.settle(&dir).await.is_err() {
-                self.put_marker(dir.key.clone()).await?;
+                self.put_marker(&dir.key).await?;
             }
         }
         let rows = self
@@ -495,9 +564,23 @@ impl SwiftFs {
                 )
                 .await?;
         }
-        if names.is_empty() {
+        // the folder's own marker (mode, owner, times) sits beside its key
+        let from_marker = marker_of(&from)?;
+        let marked = matches!(
+            self.store.head_object(&self.container, &from_marker).await,
+            Ok(info) if info.meta.directory
+        );
+        if marked {
+            self.store
+                .copy_object(
+                    (&self.container, &from_marker),
+                    (&self.container, &marker_of(&to)?),
+                    false,
+                )
+                .await?;
+        } else if names.is_empty() {
             // an implicit folder made empty by its last file: give it a marker there
-            self.put_marker(to.clone()).await?;
+            self.put_marker(&to).await?;
         }
         for name in &names {
             match self
@@ -509,20 +592,41 @@ impl SwiftFs {
                 Err(e) => return Err(e.into()),
             }
         }
+        if marked {
+            match self
+                .store
+                .delete_object(&self.container, &from_marker)
+                .await
+            {
+                Ok(()) | Err(SwiftError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         log::info!("renamed folder {from} to {to}: {} objects", names.len());
         Ok(())
     }
 }
 
-/// Writes a folder marker (`marker` ends in `/`) as swiftclient and rclone do: a
-/// zero-byte object with content type `application/directory`.
+/// The marker of the folder whose key is `key` (ending in `/`): the folder's name
+/// without the slash, as svfs and cloudfuse write it, so that the listing of its
+/// parent carries its mode, owner and times. (Markers ending in `/`, as swiftclient
+/// and rclone write them, are folded into the parent's listing as bare names.)
+pub(super) fn marker_of(key: &str) -> Result<ObjectName, FsError> {
+    Ok(ObjectName::new(
+        key.strip_suffix('/').unwrap_or(key).to_string(),
+    )?)
+}
+
+/// Writes a folder marker: a zero-byte object with content type
+/// `application/directory` and the folder's attributes.
 async fn store_marker(
     store: &dyn ObjectStore,
     container: &ContainerName,
     marker: &ObjectName,
+    meta: &ObjectMeta,
 ) -> Result<(), FsError> {
     store
-        .put_object(container, marker, Bytes::new(), &ObjectMeta::directory())
+        .put_object(container, marker, Bytes::new(), meta)
         .await?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The one error type of the filesystem layer, and its one mapping to errno.
 
-use crate::swift::SwiftError;
+use crate::swift::{MetaOverflow, SwiftError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -28,6 +28,18 @@ pub enum FsError {
     NotWritable,
     #[error("busy: files below are still being written")]
     Busy,
+    #[error("not permitted: {0}")]
+    NotPermitted(&'static str),
+    #[error("not a symbolic link")]
+    NotASymlink,
+    #[error("not a regular file")]
+    NotAFile,
+    #[error("no such attribute")]
+    NoAttribute,
+    #[error("attribute namespace not supported")]
+    XattrNamespace,
+    #[error(transparent)]
+    MetaOverflow(#[from] MetaOverflow),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -50,6 +62,16 @@ impl FsError {
             FsError::NotEmpty => libc::ENOTEMPTY,
             FsError::NotWritable => libc::EBADF,
             FsError::Busy => libc::EBUSY,
+            FsError::NotPermitted(_) => libc::EPERM,
+            FsError::NotASymlink => libc::EINVAL,
+            FsError::NotAFile => libc::ENXIO,
+            FsError::NoAttribute => libc::ENODATA,
+            FsError::XattrNamespace => libc::ENOTSUP,
+            FsError::MetaOverflow(MetaOverflow::ValueTooLong(_)) => libc::E2BIG,
+            FsError::MetaOverflow(MetaOverflow::NameTooLong(_)) => libc::ERANGE,
+            FsError::MetaOverflow(MetaOverflow::TooMany(_) | MetaOverflow::TooLarge(_)) => {
+                libc::ENOSPC
+            }
             FsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
             FsError::Swift(e) => swift_errno(e),
         }

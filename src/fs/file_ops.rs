@@ -9,8 +9,8 @@ use super::inode::Inode;
 use super::open_files::OpenFile;
 use super::reader::Reader;
 use super::writer::{Base, Writer};
-use super::{Attr, FsError, NodeKind, OpenMode, Opened, SwiftFs, name_str};
-use crate::swift::{Manifest, ObjectInfo, ObjectMeta, ObjectName, SwiftError};
+use super::{Attr, Caller, FsError, NodeKind, OpenMode, Opened, SwiftFs, name_str};
+use crate::swift::{Manifest, ObjectInfo, ObjectMeta, ObjectName, PosixAttrs, SwiftError};
 use bytes::Bytes;
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -20,6 +20,23 @@ use std::time::{Duration, SystemTime};
 const RECENT_HEAD: Duration = Duration::from_secs(1);
 /// Bytes an open for reading fetches with the object's headers.
 const OPEN_WINDOW: u64 = 256 * 1024;
+
+/// What `setattr` changes (`truncate`, `utimes`, `chmod`, `chown`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    pub size: Option<u64>,
+    pub mtime: Option<SystemTime>,
+    /// Permission bits (the file type is kept).
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+impl SetAttr {
+    fn is_empty(&self) -> bool {
+        *self == SetAttr::default()
+    }
+}
 
 impl SwiftFs {
     /// HEADs a file, updating its inode; `None` if it is not in Swift.
@@ -64,8 +81,11 @@ impl SwiftFs {
     /// file's one entry in the registry is shared by all its handles.
     pub async fn open(&self, ino: u64, mode: OpenMode) -> Result<Opened, FsError> {
         let inode = self.inode(ino)?;
-        if inode.kind == NodeKind::Dir {
-            return Err(FsError::IsADirectory);
+        match inode.kind {
+            NodeKind::File => {}
+            NodeKind::Dir => return Err(FsError::IsADirectory),
+            // the kernel opens fifos itself and follows links before opening
+            NodeKind::Symlink | NodeKind::Fifo | NodeKind::Socket => return Err(FsError::NotAFile),
         }
         let unchanged = Opened {
             fh: 0,
@@ -141,7 +161,10 @@ impl SwiftFs {
     }
 
     /// One more handle on the file's registry entry, made on first need from a HEAD.
-    async fn open_for_writing(&self, inode: &Arc<Inode>) -> Result<Arc<OpenFile>, FsError> {
+    pub(super) async fn open_for_writing(
+        &self,
+        inode: &Arc<Inode>,
+    ) -> Result<Arc<OpenFile>, FsError> {
         if let Some(file) = self.open_files.share(inode.ino) {
             return Ok(file);
         }
@@ -154,18 +177,22 @@ impl SwiftFs {
             },
             None => Base::default(),
         };
-        let mtime = inode.state().mtime;
-        let writer = Writer::new(self.upload.clone(), self.object_name(inode)?, base, mtime);
+        let mut meta = info.map(|i| i.meta).unwrap_or_default();
+        meta.mtime.get_or_insert(inode.state().mtime);
+        let writer = Writer::new(self.upload.clone(), self.object_name(inode)?, base, meta);
         Ok(self.open_files.open(inode, writer, false))
     }
 
-    /// Creates a new file (or opens an existing one, as `O_CREAT` without `O_EXCL`).
+    /// Creates a new file (or opens an existing one, as `O_CREAT` without `O_EXCL`)
+    /// with the permission bits of `mode`, owned by `caller`.
     pub async fn create(
         &self,
         parent: u64,
         name: &OsStr,
         exclusive: bool,
         opener: Option<u32>,
+        mode: u32,
+        caller: Caller,
     ) -> Result<(Attr, Opened), FsError> {
         self.writable()?;
         let parent = self.dir_inode(parent)?;
@@ -174,6 +201,7 @@ impl SwiftFs {
         match self.child(&parent, name).await {
             Ok(_) if exclusive => return Err(FsError::Exists),
             Ok(existing) if existing.kind == NodeKind::Dir => return Err(FsError::IsADirectory),
+            Ok(existing) if existing.kind != NodeKind::File => return Err(FsError::NotAFile),
             Ok(existing) => {
                 let mode = OpenMode {
                     write: true,
@@ -187,7 +215,8 @@ impl SwiftFs {
             Err(e) => return Err(e),
         }
         let inode = self.inodes.upsert(&parent, name, NodeKind::File, None);
-        let writer = Writer::new_file(self.upload.clone(), self.object_name(&inode)?);
+        let posix = self.new_posix(NodeKind::File, mode, caller);
+        let writer = Writer::new_file(self.upload.clone(), self.object_name(&inode)?, posix);
         let file = self.open_files.open(&inode, writer, true);
         let child = inode.clone();
         self.dirs.patch(parent.ino, |e| {
@@ -286,7 +315,7 @@ impl SwiftFs {
 
     /// Gives back one handle's use of a registry entry; the last one stores what is
     /// left, with the entry still registered, and then removes it.
-    async fn close_file(&self, file: &OpenFile) -> Result<(), FsError> {
+    pub(super) async fn close_file(&self, file: &OpenFile) -> Result<(), FsError> {
         if !self.open_files.close(file) {
             return Ok(());
         }
@@ -295,36 +324,66 @@ impl SwiftFs {
         stored
     }
 
-    /// Truncates and/or sets the modification time. Mode and owner are fixed for the
-    /// whole mount: changes are accepted and not stored.
-    pub async fn setattr(
-        &self,
-        ino: u64,
-        size: Option<u64>,
-        mtime: Option<SystemTime>,
-    ) -> Result<Attr, FsError> {
+    /// The mode and owner stored with something new that `caller` makes.
+    pub(super) fn new_posix(&self, kind: NodeKind, mode: u32, caller: Caller) -> PosixAttrs {
+        let (uid, gid) = self.owner_of(caller);
+        PosixAttrs {
+            mode: Some(kind.type_bits() | (mode & 0o7777)),
+            uid,
+            gid,
+            link: None,
+        }
+    }
+
+    /// Applies a `setattr`'s mode and owner to stored attributes of a `kind`.
+    pub(super) fn apply_perms(&self, posix: &mut PosixAttrs, kind: NodeKind, change: &SetAttr) {
+        if let Some(mode) = change.mode {
+            posix.mode = Some(kind.type_bits() | (mode & 0o7777));
+        }
+        let (uid, gid) = self.owner_of(Caller {
+            uid: change.uid.unwrap_or(self.config.uid),
+            gid: change.gid.unwrap_or(self.config.gid),
+        });
+        if change.uid.is_some() {
+            posix.uid = uid;
+        }
+        if change.gid.is_some() {
+            posix.gid = gid;
+        }
+    }
+
+    /// Truncates, sets the modification time, changes mode or owner (the kernel has
+    /// checked the caller may, `default_permissions`). Stored with the object, or a
+    /// folder's marker.
+    pub async fn setattr(&self, ino: u64, change: SetAttr) -> Result<Attr, FsError> {
         let inode = self.inode(ino)?;
-        if size.is_none() && mtime.is_none() {
+        if change.is_empty() {
             return Ok(self.attr_of(&inode));
         }
         self.writable()?;
         if inode.kind == NodeKind::Dir {
-            if size.is_some() {
+            if change.size.is_some() {
                 return Err(FsError::IsADirectory);
             }
-            // folders have no object to keep a time on
+            self.set_dir_attrs(&inode, &change).await?;
             return Ok(self.attr_of(&inode));
+        }
+        if change.size.is_some() && inode.kind != NodeKind::File {
+            return Err(FsError::NotAFile);
         }
         // Like an open, a change and a close: stored now unless a handle of the file
         // is still open, whose close will store it.
         let file = self.open_for_writing(&inode).await?;
         let changed = async {
             let mut content = file.content().await;
-            if let Some(size) = size {
+            if let Some(size) = change.size {
                 content.truncate(size).await?;
             }
-            if let Some(t) = mtime {
+            if let Some(t) = change.mtime {
                 content.set_mtime(t);
+            }
+            if change.mode.is_some() || change.uid.is_some() || change.gid.is_some() {
+                content.change_meta(|m| self.apply_perms(&mut m.posix, inode.kind, &change));
             }
             Ok::<_, FsError>(())
         }

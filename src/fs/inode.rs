@@ -13,8 +13,9 @@
 //! ever seen.
 
 use super::listing::FileMeta;
-use crate::swift::ObjectInfo;
-use std::collections::HashMap;
+use super::writer::Committed;
+use crate::swift::{ObjectInfo, PosixAttrs};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Instant, SystemTime};
 
@@ -24,7 +25,36 @@ pub const ROOT_INO: u64 = 1;
 pub enum NodeKind {
     File,
     Dir,
+    Symlink,
+    Fifo,
+    Socket,
 }
+
+impl NodeKind {
+    /// The kind of a (non-folder) object whose stored mode is `mode`.
+    pub fn of_object(mode: Option<u32>) -> NodeKind {
+        match mode.map(|m| m & libc::S_IFMT) {
+            Some(libc::S_IFLNK) => NodeKind::Symlink,
+            Some(libc::S_IFIFO) => NodeKind::Fifo,
+            Some(libc::S_IFSOCK) => NodeKind::Socket,
+            _ => NodeKind::File,
+        }
+    }
+
+    /// The `S_IFMT` bits of this kind.
+    pub fn type_bits(self) -> u32 {
+        match self {
+            NodeKind::File => libc::S_IFREG,
+            NodeKind::Dir => libc::S_IFDIR,
+            NodeKind::Symlink => libc::S_IFLNK,
+            NodeKind::Fifo => libc::S_IFIFO,
+            NodeKind::Socket => libc::S_IFSOCK,
+        }
+    }
+}
+
+/// Extended attributes as a HEAD read them, for one version of the object.
+pub type Xattrs = Arc<BTreeMap<String, Vec<u8>>>;
 
 /// What the object looks like now, as far as we know.
 #[derive(Clone, Debug)]
@@ -44,6 +74,13 @@ pub struct NodeState {
     /// The ETag of the version whose pages the kernel may still cache (that of the
     /// last open).
     pub cached_etag: Option<String>,
+    /// Mode, owner and link target as stored (from listings and HEADs; a folder's
+    /// from its marker).
+    pub posix: PosixAttrs,
+    /// The object has extended attributes, as the last listing or HEAD said.
+    pub has_xattrs: bool,
+    /// Those attributes, read by a HEAD of the version with this ETag.
+    pub xattrs: Option<(String, Xattrs)>,
 }
 
 #[derive(Debug)]
@@ -93,6 +130,10 @@ impl Inode {
             s.etag = Some(meta.etag.clone());
         }
         s.size = meta.size;
+        if s.posix != meta.posix {
+            s.posix = meta.posix.clone();
+        }
+        s.has_xattrs = meta.xattrs;
         s.mtime = match (&meta.mtime, &s.meta_mtime) {
             (Some(t), _) => *t,
             (None, Some((etag, t))) if *etag == meta.etag => *t,
@@ -113,6 +154,12 @@ impl Inode {
             (Some(e), Some(t)) => Some((e.clone(), t)),
             _ => None,
         };
+        s.posix = info.meta.posix.clone();
+        s.has_xattrs = !info.meta.xattrs.is_empty();
+        s.xattrs = info
+            .etag
+            .clone()
+            .map(|e| (e, Arc::new(info.meta.xattrs.clone())));
         if let Some(t) = meta_mtime.or(info.last_modified) {
             s.mtime = t;
         }
@@ -140,15 +187,38 @@ impl Inode {
         same
     }
 
-    /// What an upload through the mount stored.
-    pub fn update_from_commit(&self, size: u64, etag: String, mtime: SystemTime, manifest: bool) {
+    /// What an upload through the mount (or a folder marker's PUT) stored.
+    pub fn update_from_commit(&self, c: &Committed) {
         let mut s = self.state.lock().expect("inode lock");
-        s.size = size;
-        s.mtime = mtime;
-        s.meta_mtime = Some((etag.clone(), mtime));
-        s.etag = Some(etag);
-        s.manifest = manifest;
+        s.size = c.size;
+        s.mtime = c.mtime;
+        s.meta_mtime = Some((c.etag.clone(), c.mtime));
+        s.etag = Some(c.etag.clone());
+        s.manifest = c.large;
         s.headed_at = Some(Instant::now());
+        s.posix = c.posix.clone();
+        s.has_xattrs = !c.xattrs.is_empty();
+        s.xattrs = Some((c.etag.clone(), c.xattrs.clone()));
+    }
+
+    /// A link target read from the object's body (it was too long for the listing).
+    pub fn learn_link(&self, target: &str) {
+        self.state.lock().expect("inode lock").posix.link = Some(target.to_string());
+    }
+
+    /// Reads the state without copying it (attributes of every listed entry).
+    pub fn with_state<T>(&self, f: impl FnOnce(&NodeState) -> T) -> T {
+        f(&self.state.lock().expect("inode lock"))
+    }
+
+    /// Attributes known before Swift has them (a folder whose marker is being
+    /// stored), or that Swift never has (the mount's root has no object).
+    pub fn set_attrs(&self, mtime: Option<SystemTime>, posix: PosixAttrs) {
+        let mut s = self.state.lock().expect("inode lock");
+        if let Some(t) = mtime {
+            s.mtime = t;
+        }
+        s.posix = posix;
     }
 }
 
@@ -246,7 +316,7 @@ impl InodeTable {
             key.push_str(name);
             key.push('/');
         }
-        if inode.kind == NodeKind::File {
+        if inode.kind != NodeKind::Dir {
             key.pop();
         }
         key
@@ -417,6 +487,9 @@ fn new_state(t: SystemTime) -> NodeState {
         manifest: false,
         head_unused: false,
         cached_etag: None,
+        posix: PosixAttrs::default(),
+        has_xattrs: false,
+        xattrs: None,
     }
 }
 
@@ -430,6 +503,8 @@ mod tests {
             etag: etag.into(),
             modified: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100)),
             mtime: None,
+            posix: PosixAttrs::default(),
+            xattrs: false,
         }
     }
 

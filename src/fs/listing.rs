@@ -8,7 +8,7 @@
 //! - a folder marker (`a/` zero-byte, or `a` with content type `application/directory`)
 //!   and an implicit folder `a/` are the same directory.
 
-use crate::swift::{ListEntry, ListedObject};
+use crate::swift::{ListEntry, ListedMeta, ListedObject, PosixAttrs};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -47,15 +47,21 @@ pub struct FileMeta {
     /// The file's own mtime, when its content type carries it (files written or
     /// touched through swiftmount).
     pub mtime: Option<SystemTime>,
+    /// Mode, owner and link target, when stored.
+    pub posix: PosixAttrs,
+    /// It has extended attributes.
+    pub xattrs: bool,
 }
 
 impl FileMeta {
-    fn from_listing(o: &ListedObject) -> Self {
+    fn from_listing(o: &ListedObject, meta: ListedMeta) -> Self {
         FileMeta {
             size: o.bytes,
             etag: o.hash.clone(),
             modified: o.modified(),
-            mtime: o.meta().mtime,
+            mtime: meta.mtime,
+            posix: meta.posix,
+            xattrs: meta.xattrs,
         }
     }
 }
@@ -90,24 +96,25 @@ pub fn entries_from_rows(
                     // the folder's own `dir/` marker
                     continue;
                 }
+                let meta = o.meta();
                 if let Some(seg) = rest.strip_suffix('/') {
                     // `name/` object when listing with a delimiter that Swift did not
                     // fold into a subdir (it does fold; kept for other implementations)
                     (
                         seg,
                         EntryKind::Dir {
-                            marker: Some(FileMeta::from_listing(o)),
+                            marker: Some(FileMeta::from_listing(o, meta)),
                         },
                     )
-                } else if o.meta().directory {
+                } else if meta.directory {
                     (
                         rest,
                         EntryKind::Dir {
-                            marker: Some(FileMeta::from_listing(o)),
+                            marker: Some(FileMeta::from_listing(o, meta)),
                         },
                     )
                 } else {
-                    (rest, EntryKind::File(FileMeta::from_listing(o)))
+                    (rest, EntryKind::File(FileMeta::from_listing(o, meta)))
                 }
             }
         };

@@ -15,16 +15,20 @@ mod listing;
 mod open_files;
 mod pending_dirs;
 mod reader;
+mod special_ops;
 mod writer;
+mod xattr_ops;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::FsError;
+pub use file_ops::SetAttr;
 pub use inode::{InodeCounts, NodeKind, ROOT_INO};
+pub use xattr_ops::{XattrWrite, is_user_xattr};
 
 use crate::source::Location;
-use crate::swift::{ContainerName, ListQuery, ObjectName, ObjectStore, SwiftError};
+use crate::swift::{ContainerName, ListQuery, MetaLimits, ObjectName, ObjectStore, SwiftError};
 use dircache::{DirCache, DirSnapshot};
 use handles::Handles;
 use inode::{Inode, InodeTable};
@@ -54,6 +58,18 @@ pub struct FsConfig {
     pub segment_container: ContainerName,
     /// Where files being changed other than sequentially are kept until uploaded.
     pub cache_dir: PathBuf,
+    /// Show `uid`, `gid`, `file_mode` and `dir_mode` for every entry, whatever mode
+    /// and owner are stored.
+    pub ignore_stored_perms: bool,
+    /// The cluster's limits on metadata (xattrs count against them).
+    pub meta_limits: MetaLimits,
+}
+
+/// The process asking for a new file, folder or link: it owns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// Attributes of a file or folder, as the adapter hands them to the kernel.
@@ -189,18 +205,37 @@ impl SwiftFs {
     }
 
     /// Attributes as known now: a file being written is what its handles see; any
-    /// other is what listings and HEADs said of Swift's version.
+    /// other is what listings and HEADs said of Swift's version. Mode and owner are
+    /// the stored ones, else the mount's.
     fn attr_of(&self, inode: &Inode) -> Attr {
-        let (size, mtime) = match self.open_files.get(inode.ino) {
-            Some(open) => open.attrs(),
-            None => {
-                let s = inode.state();
-                (s.size, s.mtime)
+        let (size, mtime, mode, uid, gid) = match self.open_files.get(inode.ino) {
+            Some(open) => {
+                let (size, mtime, p) = open.attrs();
+                (size, mtime, p.mode, p.uid, p.gid)
             }
+            None => inode.with_state(|s| {
+                let size = match (&s.posix.link, inode.kind) {
+                    // a link's size is its target's length, whatever the object holds
+                    (Some(l), NodeKind::Symlink) => l.len() as u64,
+                    _ => s.size,
+                };
+                (size, s.mtime, s.posix.mode, s.posix.uid, s.posix.gid)
+            }),
         };
+        let c = &self.config;
+        let (mode, uid, gid) = if c.ignore_stored_perms {
+            (None, None, None)
+        } else {
+            (mode, uid, gid)
+        };
+        let stored_perm = mode.map(|m| (m & 0o7777) as u16);
         let (perm, nlink, size) = match inode.kind {
-            NodeKind::Dir => (self.config.dir_mode, 2, 0),
-            NodeKind::File => (self.config.file_mode, 1, size),
+            NodeKind::Dir => (stored_perm.unwrap_or(c.dir_mode), 2, 0),
+            // Linux ignores a link's own mode
+            NodeKind::Symlink => (0o777, 1, size),
+            NodeKind::File | NodeKind::Fifo | NodeKind::Socket => {
+                (stored_perm.unwrap_or(c.file_mode), 1, size)
+            }
         };
         Attr {
             ino: inode.ino,
@@ -208,10 +243,19 @@ impl SwiftFs {
             size,
             mtime,
             perm,
-            uid: self.config.uid,
-            gid: self.config.gid,
+            uid: uid.unwrap_or(c.uid),
+            gid: gid.unwrap_or(c.gid),
             nlink,
         }
+    }
+
+    /// The owner to store for something `caller` makes: none where it is the
+    /// mount's own, so that the mount's `--uid`/`--gid` keep deciding it.
+    fn owner_of(&self, caller: Caller) -> (Option<u32>, Option<u32>) {
+        (
+            (caller.uid != self.config.uid).then_some(caller.uid),
+            (caller.gid != self.config.gid).then_some(caller.gid),
+        )
     }
 
     pub fn getattr(&self, ino: u64) -> Result<Attr, FsError> {
@@ -308,15 +352,18 @@ impl SwiftFs {
             self.store.head_object(&self.container, &object),
             self.store.list_page(&self.container, &children)
         );
-        if !list?.is_empty() {
-            return Ok(self.inodes.upsert(parent, name, NodeKind::Dir, None));
-        }
+        let below = !list?.is_empty();
         match head {
+            // a marker of our own kind carries the folder's attributes
+            Ok(info) if info.meta.directory => {
+                let inode = self.inodes.upsert(parent, name, NodeKind::Dir, None);
+                inode.update_from_head(&info);
+                Ok(inode)
+            }
+            _ if below => Ok(self.inodes.upsert(parent, name, NodeKind::Dir, None)),
             Ok(info) => {
-                if info.meta.directory {
-                    return Ok(self.inodes.upsert(parent, name, NodeKind::Dir, None));
-                }
-                let inode = self.inodes.upsert(parent, name, NodeKind::File, None);
+                let kind = NodeKind::of_object(info.meta.posix.mode);
+                let inode = self.inodes.upsert(parent, name, kind, None);
                 inode.update_from_head(&info);
                 inode.offer_head();
                 Ok(inode)
@@ -357,7 +404,8 @@ impl SwiftFs {
             .map(|(name, kind)| {
                 let inode = match &kind {
                     EntryKind::File(meta) => {
-                        self.inodes.upsert(dir, &name, NodeKind::File, Some(meta))
+                        let kind = NodeKind::of_object(meta.posix.mode);
+                        self.inodes.upsert(dir, &name, kind, Some(meta))
                     }
                     EntryKind::Dir { marker } => {
                         let inode = self.inodes.upsert(dir, &name, NodeKind::Dir, None);

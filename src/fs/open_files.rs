@@ -11,6 +11,7 @@
 use super::FsError;
 use super::inode::Inode;
 use super::writer::{Committed, Writer};
+use crate::swift::PosixAttrs;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -24,9 +25,11 @@ pub struct OpenFile {
 struct OpenState {
     /// Handles open on the file, for reading or writing.
     handles: usize,
-    /// What the handles see: the content's size and mtime after the last change.
+    /// What the handles see: the content's size, mtime, mode and owner after the
+    /// last change.
     size: u64,
     mtime: SystemTime,
+    posix: PosixAttrs,
     /// Created through the mount and never stored: listings must show it.
     unstored: bool,
 }
@@ -56,6 +59,9 @@ impl Drop for Content<'_> {
         let mut s = self.file.state.lock().expect("open file");
         s.size = self.writer.size();
         s.mtime = self.writer.mtime();
+        if s.posix != self.writer.meta().posix {
+            s.posix = self.writer.meta().posix.clone();
+        }
     }
 }
 
@@ -68,10 +74,10 @@ impl OpenFile {
         }
     }
 
-    /// Size and mtime as the open handles see them.
-    pub fn attrs(&self) -> (u64, SystemTime) {
+    /// Size, mtime, mode and owner as the open handles see them.
+    pub fn attrs(&self) -> (u64, SystemTime, PosixAttrs) {
         let s = self.state.lock().expect("open file");
-        (s.size, s.mtime)
+        (s.size, s.mtime, s.posix.clone())
     }
 
     pub fn is_unstored(&self) -> bool {
@@ -84,8 +90,7 @@ impl OpenFile {
         let mut content = self.content().await;
         let committed = content.commit().await?;
         if let Some(c) = &committed {
-            self.inode
-                .update_from_commit(c.size, c.etag.clone(), c.mtime, c.large);
+            self.inode.update_from_commit(c);
             self.state.lock().expect("open file").unstored = false;
         }
         Ok(committed)
@@ -134,6 +139,7 @@ impl OpenFiles {
                     handles: 0,
                     size: writer.size(),
                     mtime: writer.mtime(),
+                    posix: writer.meta().posix.clone(),
                     unstored,
                 }),
                 content: tokio::sync::Mutex::new(writer),

@@ -40,8 +40,8 @@ impl Phase {
 
 pub struct PendingDir {
     pub inode: Arc<Inode>,
-    /// The marker's object name, fixed at `mkdir`: a rename of the folder or of a
-    /// folder above it settles it first.
+    /// The folder's key (its marker is this without the last `/`), fixed at
+    /// `mkdir`: a rename of the folder or of a folder above it settles it first.
     pub key: String,
     phase: watch::Sender<Phase>,
     error: Mutex<Option<FsError>>,

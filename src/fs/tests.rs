@@ -10,12 +10,15 @@ use std::time::Instant;
 
 const WRITER: Option<u32> = Some(100);
 const READER: Option<u32> = Some(200);
+/// The mount's owner, as in the fixture's config.
+const OWNER: Caller = Caller { uid: 0, gid: 0 };
 
 struct Fixture {
     fs: SwiftFs,
     memory: Arc<MemoryStore>,
     faults: Arc<FaultStore>,
     container: ContainerName,
+    config: FsConfig,
     _cache: tempfile::TempDir,
 }
 
@@ -37,21 +40,33 @@ async fn fixture() -> Fixture {
         segment_size: 1 << 20,
         segment_container: ContainerName::new("c_segments").unwrap(),
         cache_dir: cache.path().to_path_buf(),
+        ignore_stored_perms: false,
+        meta_limits: crate::swift::MetaLimits::default(),
     };
     let location = Location {
         container: container.clone(),
         prefix: String::new(),
     };
     Fixture {
-        fs: SwiftFs::new(faults.clone(), location, config),
+        fs: SwiftFs::new(faults.clone(), location, config.clone()),
         memory,
         faults,
         container,
+        config,
         _cache: cache,
     }
 }
 
 impl Fixture {
+    /// A new mount of the same container: it knows only what Swift holds.
+    fn remount(&self) -> SwiftFs {
+        let location = Location {
+            container: self.container.clone(),
+            prefix: String::new(),
+        };
+        SwiftFs::new(self.faults.clone(), location, self.config.clone())
+    }
+
     fn stored(&self, name: &str) -> Option<Bytes> {
         self.memory.object_bytes(self.container.as_str(), name)
     }
@@ -59,7 +74,7 @@ impl Fixture {
     async fn create(&self, name: &str) -> (u64, u64) {
         let (attr, opened) = self
             .fs
-            .create(ROOT_INO, OsStr::new(name), true, WRITER)
+            .create(ROOT_INO, OsStr::new(name), true, WRITER, 0o644, OWNER)
             .await
             .unwrap();
         (attr.ino, opened.fh)
@@ -213,9 +228,16 @@ async fn creates_in_a_big_cached_folder_do_not_copy_its_listing() {
     let started = Instant::now();
     for j in 0..NEW {
         let (_, opened) =
-            f.fs.create(dir, OsStr::new(&format!("new{j:05}")), true, WRITER)
-                .await
-                .unwrap();
+            f.fs.create(
+                dir,
+                OsStr::new(&format!("new{j:05}")),
+                true,
+                WRITER,
+                0o644,
+                OWNER,
+            )
+            .await
+            .unwrap();
         f.close(opened.fh, WRITER).await.unwrap();
     }
     let took = started.elapsed();
@@ -263,7 +285,11 @@ async fn a_failed_read_back_of_streamed_bytes_fails_the_file_instead_of_storing_
 
 impl Fixture {
     async fn mkdir(&self, parent: u64, name: &str) -> Result<u64, FsError> {
-        Ok(self.fs.mkdir(parent, OsStr::new(name)).await?.ino)
+        Ok(self
+            .fs
+            .mkdir(parent, OsStr::new(name), 0o755, OWNER)
+            .await?
+            .ino)
     }
 
     /// The names in a folder, as a fresh `ls` sees them.
@@ -296,14 +322,14 @@ const MARKER_DELAY: Duration = Duration::from_millis(400);
 #[tokio::test(flavor = "multi_thread")]
 async fn mkdir_answers_before_its_marker_is_stored_and_fsyncdir_waits_for_it() {
     let f = fixture().await;
-    f.slow_markers("new/", MARKER_DELAY);
+    f.slow_markers("new", MARKER_DELAY);
     let started = Instant::now();
     let ino = f.mkdir(ROOT_INO, "new").await.unwrap();
     assert!(
         started.elapsed() < MARKER_DELAY / 2,
         "mkdir waited for its PUT"
     );
-    assert_eq!(f.stored("new/"), None);
+    assert_eq!(f.stored("new"), None);
     // looked up (the parent was never listed) and listed meanwhile
     let found = f.fs.lookup(ROOT_INO, OsStr::new("new")).await.unwrap();
     assert_eq!((found.ino, found.kind), (ino, NodeKind::Dir));
@@ -314,7 +340,7 @@ async fn mkdir_answers_before_its_marker_is_stored_and_fsyncdir_waits_for_it() {
     assert_eq!(f.names(ino).await, Vec::<String>::new());
     f.fs.fsync_dir(ROOT_INO).await.unwrap();
     assert!(started.elapsed() >= MARKER_DELAY);
-    assert_eq!(f.stored("new/"), Some(Bytes::new()));
+    assert_eq!(f.stored("new"), Some(Bytes::new()));
     f.fs.dirs.invalidate(ROOT_INO);
     assert_eq!(f.names(ROOT_INO).await, ["new"]);
 }
@@ -322,10 +348,10 @@ async fn mkdir_answers_before_its_marker_is_stored_and_fsyncdir_waits_for_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fsyncdir_of_the_folder_itself_waits_for_its_marker() {
     let f = fixture().await;
-    f.slow_markers("own/", MARKER_DELAY);
+    f.slow_markers("own", MARKER_DELAY);
     let ino = f.mkdir(ROOT_INO, "own").await.unwrap();
     f.fs.fsync_dir(ino).await.unwrap();
-    assert_eq!(f.stored("own/"), Some(Bytes::new()));
+    assert_eq!(f.stored("own"), Some(Bytes::new()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -333,7 +359,7 @@ async fn a_failed_marker_fails_fsyncdir_once_and_the_folder_goes() {
     let f = fixture().await;
     f.faults.inject(
         Rule::new(Op::Put, Effect::Status(503))
-            .on("bad/")
+            .on("bad")
             .times(u64::MAX),
     );
     let ino = f.mkdir(ROOT_INO, "bad").await.unwrap();
@@ -341,24 +367,24 @@ async fn a_failed_marker_fails_fsyncdir_once_and_the_folder_goes() {
     let err = f.fs.fsync_dir(ROOT_INO).await.unwrap_err();
     assert_eq!(err.errno(), libc::EIO, "{err}");
     f.fs.fsync_dir(ROOT_INO).await.unwrap();
-    // the folder inside failed too ("bad/below/"): its own fsyncdir reports it, once
+    // the folder inside failed too ("bad/below"): its own fsyncdir reports it, once
     let err = f.fs.fsync_dir(ino).await.unwrap_err();
     assert_eq!(err.errno(), libc::EIO, "{err}");
     f.fs.fsync_dir(ino).await.unwrap();
-    assert_eq!(f.stored("bad/"), None);
+    assert_eq!(f.stored("bad"), None);
     assert_eq!(f.names(ROOT_INO).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rmdir_of_a_pending_folder_leaves_nothing_behind() {
     let f = fixture().await;
-    f.slow_markers("gone/", MARKER_DELAY);
+    f.slow_markers("gone", MARKER_DELAY);
     f.mkdir(ROOT_INO, "gone").await.unwrap();
     f.fs.rmdir(ROOT_INO, OsStr::new("gone")).await.unwrap();
     assert_eq!(f.names(ROOT_INO).await, Vec::<String>::new());
     // a PUT that was in flight is waited for and deleted; a queued one never goes
     tokio::time::sleep(MARKER_DELAY * 2).await;
-    assert_eq!(f.stored("gone/"), None);
+    assert_eq!(f.stored("gone"), None);
     f.fs.dirs.invalidate(ROOT_INO);
     assert_eq!(f.names(ROOT_INO).await, Vec::<String>::new());
     f.fs.fsync_dir(ROOT_INO).await.unwrap();
@@ -367,7 +393,7 @@ async fn rmdir_of_a_pending_folder_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rmdir_of_a_folder_with_a_pending_folder_inside_is_enotempty() {
     let f = fixture().await;
-    f.slow_markers("inner/", MARKER_DELAY);
+    f.slow_markers("inner", MARKER_DELAY);
     let outer = f.mkdir(ROOT_INO, "outer").await.unwrap();
     f.mkdir(outer, "inner").await.unwrap();
     let err = f.fs.rmdir(ROOT_INO, OsStr::new("outer")).await.unwrap_err();
@@ -377,7 +403,7 @@ async fn rmdir_of_a_folder_with_a_pending_folder_inside_is_enotempty() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rename_of_a_pending_folder_waits_for_its_marker() {
     let f = fixture().await;
-    f.slow_markers("src/", MARKER_DELAY);
+    f.slow_markers("src", MARKER_DELAY);
     let src = f.mkdir(ROOT_INO, "src").await.unwrap();
     f.mkdir(src, "sub").await.unwrap();
     f.fs.rename(
@@ -389,14 +415,14 @@ async fn rename_of_a_pending_folder_waits_for_its_marker() {
     )
     .await
     .unwrap();
-    assert_eq!(f.stored("src/"), None);
-    assert_eq!(f.stored("src/sub/"), None);
-    assert_eq!(f.stored("dst/"), Some(Bytes::new()));
-    assert_eq!(f.stored("dst/sub/"), Some(Bytes::new()));
+    assert_eq!(f.stored("src"), None);
+    assert_eq!(f.stored("src/sub"), None);
+    assert_eq!(f.stored("dst"), Some(Bytes::new()));
+    assert_eq!(f.stored("dst/sub"), Some(Bytes::new()));
     f.fs.dirs.invalidate(ROOT_INO);
     assert_eq!(f.names(ROOT_INO).await, ["dst"]);
     // over a pending empty folder
-    f.slow_markers("over/", MARKER_DELAY);
+    f.slow_markers("over", MARKER_DELAY);
     f.mkdir(ROOT_INO, "over").await.unwrap();
     f.fs.rename(
         ROOT_INO,
@@ -407,8 +433,8 @@ async fn rename_of_a_pending_folder_waits_for_its_marker() {
     )
     .await
     .unwrap();
-    assert_eq!(f.stored("over/sub/"), Some(Bytes::new()));
-    assert_eq!(f.stored("dst/"), None);
+    assert_eq!(f.stored("over/sub"), Some(Bytes::new()));
+    assert_eq!(f.stored("dst"), None);
     f.fs.dirs.invalidate(ROOT_INO);
     assert_eq!(f.names(ROOT_INO).await, ["over"]);
 }
@@ -416,7 +442,7 @@ async fn rename_of_a_pending_folder_waits_for_its_marker() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mkdir_of_a_pending_name_is_eexist() {
     let f = fixture().await;
-    f.slow_markers("twice/", MARKER_DELAY);
+    f.slow_markers("twice", MARKER_DELAY);
     f.mkdir(ROOT_INO, "twice").await.unwrap();
     let err = f.mkdir(ROOT_INO, "twice").await.unwrap_err();
     assert_eq!(err.errno(), libc::EEXIST);
@@ -428,12 +454,252 @@ async fn mkdir_of_a_pending_name_is_eexist() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unmount_stores_every_pending_marker() {
     let f = fixture().await;
-    f.slow_markers("/", Duration::from_millis(50));
+    f.slow_markers("d", Duration::from_millis(50));
     for i in 0..20 {
         f.mkdir(ROOT_INO, &format!("d{i:02}")).await.unwrap();
     }
     f.fs.store_pending_dirs(Duration::from_secs(10)).await;
     for i in 0..20 {
-        assert_eq!(f.stored(&format!("d{i:02}/")), Some(Bytes::new()));
+        assert_eq!(f.stored(&format!("d{i:02}")), Some(Bytes::new()));
     }
+}
+
+// ---- what a real tree holds: links, fifos, modes, owners, folder times, xattrs
+
+const SOMEONE: Caller = Caller {
+    uid: 1234,
+    gid: 5678,
+};
+
+/// The attributes of `path` (names joined by `/`) as a mount sees them.
+async fn attr_at(fs: &SwiftFs, path: &str) -> Attr {
+    let mut ino = ROOT_INO;
+    let mut attr = fs.getattr(ROOT_INO).unwrap();
+    for name in path.split('/') {
+        attr = fs.lookup(ino, OsStr::new(name)).await.unwrap();
+        ino = attr.ino;
+    }
+    attr
+}
+
+/// The entries of the root as one listing hands them over (readdirplus).
+async fn listed(fs: &SwiftFs) -> std::collections::BTreeMap<String, Attr> {
+    let dir = fs.opendir(ROOT_INO).await.unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    fs.readdir(ROOT_INO, dir, 0, true, |e, _| {
+        out.insert(e.name.clone(), e.attr.clone());
+        false
+    })
+    .unwrap();
+    fs.release_dir(dir);
+    out.remove(".");
+    out.remove("..");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn links_fifos_modes_and_owners_come_back_from_one_listing() {
+    let f = fixture().await;
+    let long = "../".repeat(1365);
+    for (name, target) in [
+        ("rel", "../up/there"),
+        ("abs", "/etc/hostname"),
+        ("long", &long),
+    ] {
+        f.fs.symlink(ROOT_INO, OsStr::new(name), OsStr::new(target), OWNER)
+            .await
+            .unwrap();
+    }
+    f.fs.mknod(ROOT_INO, OsStr::new("pipe"), libc::S_IFIFO | 0o640, SOMEONE)
+        .await
+        .unwrap();
+    f.fs.mknod(ROOT_INO, OsStr::new("sock"), libc::S_IFSOCK | 0o600, OWNER)
+        .await
+        .unwrap();
+    let err =
+        f.fs.mknod(ROOT_INO, OsStr::new("dev"), libc::S_IFCHR | 0o600, OWNER);
+    assert_eq!(err.await.unwrap_err().errno(), libc::EPERM);
+    let (attr, opened) =
+        f.fs.create(ROOT_INO, OsStr::new("secret"), true, WRITER, 0o600, SOMEONE)
+            .await
+            .unwrap();
+    assert_eq!((attr.perm, attr.uid, attr.gid), (0o600, 1234, 5678));
+    f.close(opened.fh, WRITER).await.unwrap();
+    f.mkdir(ROOT_INO, "private").await.unwrap();
+    let dir = attr_at(&f.fs, "private").await.ino;
+    let t = SystemTime::UNIX_EPOCH + Duration::new(1_500_000_000, 123_456_789);
+    let change = SetAttr {
+        mode: Some(0o700),
+        mtime: Some(t),
+        uid: Some(42),
+        ..SetAttr::default()
+    };
+    f.fs.setattr(dir, change).await.unwrap();
+
+    let fs = f.remount();
+    let before = f.memory.request_count();
+    let entries = listed(&fs).await;
+    assert_eq!(f.memory.request_count() - before, 1, "one listing, no HEAD");
+    let kind = |n: &str| entries[n].kind;
+    assert_eq!(kind("rel"), NodeKind::Symlink);
+    assert_eq!(entries["long"].size, long.len() as u64);
+    assert_eq!(kind("pipe"), NodeKind::Fifo);
+    assert_eq!(kind("sock"), NodeKind::Socket);
+    let p = &entries["pipe"];
+    assert_eq!((p.perm, p.uid, p.gid), (0o640, 1234, 5678));
+    let s = &entries["secret"];
+    assert_eq!(
+        (s.kind, s.perm, s.uid, s.gid),
+        (NodeKind::File, 0o600, 1234, 5678)
+    );
+    let d = &entries["private"];
+    assert_eq!(
+        (d.kind, d.perm, d.uid, d.gid, d.mtime),
+        (NodeKind::Dir, 0o700, 42, 0, t)
+    );
+    for (name, target) in [
+        ("rel", "../up/there"),
+        ("abs", "/etc/hostname"),
+        ("long", &long),
+    ] {
+        assert_eq!(fs.readlink(entries[name].ino).await.unwrap(), target);
+    }
+    assert_eq!(
+        f.memory.request_count() - before,
+        1,
+        "targets came with the listing"
+    );
+    // the stored owner equal to the mount's is not stored: it stays the mount's
+    let change = SetAttr {
+        uid: Some(0),
+        ..SetAttr::default()
+    };
+    fs.setattr(entries["secret"].ino, change).await.unwrap();
+    let fs = f.remount();
+    assert_eq!(attr_at(&fs, "secret").await.uid, f.config.uid);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mode_change_keeps_data_and_other_metadata_of_a_large_object() {
+    let f = fixture().await;
+    let (ino, w) = f.create("big").await;
+    let data = bytes(10 << 20, 7);
+    f.fs.write(w, 0, data.clone()).await.unwrap();
+    f.close(w, WRITER).await.unwrap();
+    let info = f
+        .memory
+        .head_object(&f.container, &ObjectName::new("big".to_string()).unwrap())
+        .await
+        .unwrap();
+    assert!(info.manifest.is_some(), "stored as segments");
+    let change = SetAttr {
+        mode: Some(0o751),
+        ..SetAttr::default()
+    };
+    f.fs.setattr(ino, change).await.unwrap();
+    f.fs.setxattr(ino, OsStr::new("user.k"), b"v", XattrWrite::Either)
+        .await
+        .unwrap();
+    let fs = f.remount();
+    let attr = attr_at(&fs, "big").await;
+    assert_eq!((attr.perm, attr.size), (0o751, data.len() as u64));
+    let opened = fs.open(attr.ino, OpenMode::default()).await.unwrap();
+    let mut back = Vec::new();
+    while back.len() < data.len() {
+        let part = fs
+            .read(opened.fh, back.len() as u64, 1 << 20)
+            .await
+            .unwrap();
+        assert!(!part.is_empty());
+        back.extend_from_slice(&part);
+    }
+    assert!(back == data, "the data survived the metadata changes");
+    assert_eq!(
+        fs.getxattr(attr.ino, OsStr::new("user.k")).await.unwrap(),
+        b"v"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mode_change_of_a_file_being_written_is_stored_at_its_close() {
+    let f = fixture().await;
+    let (ino, w) = f.create("open").await;
+    f.fs.write(w, 0, Bytes::from_static(b"abc")).await.unwrap();
+    let change = SetAttr {
+        mode: Some(0o600),
+        ..SetAttr::default()
+    };
+    f.fs.setattr(ino, change).await.unwrap();
+    assert_eq!(f.stored("open"), None, "the writer's close stores it");
+    assert_eq!(f.fs.getattr(ino).unwrap().perm, 0o600);
+    f.fs.write(w, 3, Bytes::from_static(b"def")).await.unwrap();
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.stored("open").as_deref(), Some(&b"abcdef"[..]));
+    assert_eq!(attr_at(&f.remount(), "open").await.perm, 0o600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_xattrs_are_stored_within_swifts_limits_and_others_refused() {
+    let f = fixture().await;
+    let (ino, w) = f.create("x").await;
+    f.close(w, WRITER).await.unwrap();
+    let set = |name: &'static str, value: Vec<u8>| {
+        let fs = &f.fs;
+        async move {
+            fs.setxattr(ino, OsStr::new(name), &value, XattrWrite::Either)
+                .await
+        }
+    };
+    set("user.Mixed_Case", b"one\0two \xff".to_vec())
+        .await
+        .unwrap();
+    set("user.empty", Vec::new()).await.unwrap();
+    let err = set("security.selinux", b"x".to_vec()).await.unwrap_err();
+    assert_eq!(err.errno(), libc::ENOTSUP);
+    let err = set("user.big", vec![b'v'; 300]).await.unwrap_err();
+    assert_eq!(err.errno(), libc::E2BIG);
+    let mut last = Ok(());
+    for i in 0..40 {
+        let name: &'static str = Box::leak(format!("user.n{i:02}").into_boxed_str());
+        last = set(name, vec![b'v'; 200]).await;
+        if last.is_err() {
+            break;
+        }
+    }
+    assert_eq!(last.unwrap_err().errno(), libc::ENOSPC, "4 KiB in all");
+    let err =
+        f.fs.setxattr(ino, OsStr::new("user.empty"), b"", XattrWrite::Create)
+            .await;
+    assert_eq!(err.unwrap_err().errno(), libc::EEXIST);
+    f.fs.removexattr(ino, OsStr::new("user.n00")).await.unwrap();
+    let err = f.fs.removexattr(ino, OsStr::new("user.n00")).await;
+    assert_eq!(err.unwrap_err().errno(), libc::ENODATA);
+
+    let fs = f.remount();
+    let attr = attr_at(&fs, "x").await;
+    let names = fs.listxattr(attr.ino).await.unwrap();
+    assert!(names.contains(&"user.Mixed_Case".to_string()), "{names:?}");
+    assert!(!names.contains(&"user.n00".to_string()));
+    assert_eq!(
+        fs.getxattr(attr.ino, OsStr::new("user.Mixed_Case"))
+            .await
+            .unwrap(),
+        b"one\0two \xff"
+    );
+    assert_eq!(
+        fs.getxattr(attr.ino, OsStr::new("user.empty"))
+            .await
+            .unwrap(),
+        b""
+    );
+    // a file whose listing says it has none costs no request
+    let (plain, w) = f.create("plain").await;
+    f.close(w, WRITER).await.unwrap();
+    let fs = f.remount();
+    listed(&fs).await;
+    let plain_attr = attr_at(&fs, "plain").await;
+    let before = f.memory.request_count();
+    assert!(fs.listxattr(plain_attr.ino).await.unwrap().is_empty());
+    assert_eq!(f.memory.request_count(), before);
+    let _ = plain;
 }

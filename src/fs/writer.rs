@@ -14,9 +14,10 @@
 //! replaced large object are deleted after the new version is in place.
 
 use super::FsError;
+use super::inode::Xattrs;
 use crate::swift::{
-    ContainerName, FileRange, ObjectMeta, ObjectName, ObjectStore, SegmentNames, SegmentPath,
-    SloSegment, SwiftError,
+    ContainerName, FileRange, ObjectMeta, ObjectName, ObjectStore, PosixAttrs, SegmentNames,
+    SegmentPath, SloSegment, SwiftError,
 };
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -92,6 +93,21 @@ pub struct Committed {
     pub mtime: SystemTime,
     /// Stored as a static large object.
     pub large: bool,
+    pub posix: PosixAttrs,
+    pub xattrs: Xattrs,
+}
+
+impl Committed {
+    pub fn new(size: u64, etag: String, meta: &ObjectMeta, large: bool) -> Self {
+        Committed {
+            size,
+            etag,
+            mtime: meta.mtime.unwrap_or_else(SystemTime::now),
+            large,
+            posix: meta.posix.clone(),
+            xattrs: Arc::new(meta.xattrs.clone()),
+        }
+    }
 }
 
 pub struct Writer {
@@ -101,9 +117,11 @@ pub struct Writer {
     content: Content,
     /// Content differs from Swift's.
     dirty: bool,
-    mtime: SystemTime,
-    /// Only the mtime changed: a metadata POST will do.
-    mtime_dirty: bool,
+    /// What is stored with the content: mtime (always set), mode, owner, xattrs, and
+    /// whatever other tools stored.
+    meta: ObjectMeta,
+    /// Only the metadata changed: a POST will do.
+    meta_dirty: bool,
     /// Unlinked while open: nothing is uploaded any more.
     unlinked: bool,
     /// The errno of a write or truncate that failed on the local copy (e.g. the cache
@@ -112,24 +130,30 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer over an existing object (or nothing, for a new file).
-    pub fn new(cfg: UploadConfig, object: ObjectName, base: Base, mtime: SystemTime) -> Self {
+    /// A writer over an existing object (or nothing, for a new file), whose
+    /// metadata is `meta` (its mtime is set).
+    pub fn new(cfg: UploadConfig, object: ObjectName, base: Base, meta: ObjectMeta) -> Self {
+        debug_assert!(meta.mtime.is_some());
         Writer {
             cfg,
             object,
             content: Content::Remote,
             base,
             dirty: false,
-            mtime,
-            mtime_dirty: false,
+            meta,
+            meta_dirty: false,
             unlinked: false,
             failed: None,
         }
     }
 
     /// A new, empty file: it is created at the first commit even if nothing is written.
-    pub fn new_file(cfg: UploadConfig, object: ObjectName) -> Self {
-        let mut w = Writer::new(cfg, object, Base::default(), SystemTime::now());
+    pub fn new_file(cfg: UploadConfig, object: ObjectName, posix: PosixAttrs) -> Self {
+        let meta = ObjectMeta {
+            posix,
+            ..ObjectMeta::with_mtime(SystemTime::now())
+        };
+        let mut w = Writer::new(cfg, object, Base::default(), meta);
         w.content = Content::Sequential(Box::new(Sequential::new()));
         w.dirty = true;
         w
@@ -144,7 +168,19 @@ impl Writer {
     }
 
     pub fn mtime(&self) -> SystemTime {
-        self.mtime
+        self.meta.mtime.unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+
+    /// What will be stored with the content.
+    pub fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+
+    /// Changes what is stored with the content (mode, owner, xattrs), at the next
+    /// commit.
+    pub fn change_meta(&mut self, change: impl FnOnce(&mut ObjectMeta)) {
+        change(&mut self.meta);
+        self.meta_dirty = true;
     }
 
     /// The file's name is gone (unlinked, or replaced by a rename) while it is open:
@@ -165,8 +201,7 @@ impl Writer {
     }
 
     pub fn set_mtime(&mut self, t: SystemTime) {
-        self.mtime = t;
-        self.mtime_dirty = true;
+        self.change_meta(|m| m.mtime = Some(t));
     }
 
     /// Writes `data` at `offset`. Owned bytes: a streamed segment sends them on
@@ -204,7 +239,7 @@ impl Writer {
             }
         }
         self.dirty = true;
-        self.mtime = SystemTime::now();
+        self.meta.mtime = Some(SystemTime::now());
         Ok(())
     }
 
@@ -238,7 +273,7 @@ impl Writer {
             return Ok(());
         }
         self.dirty = true;
-        self.mtime = SystemTime::now();
+        self.meta.mtime = Some(SystemTime::now());
         Ok(())
     }
 
@@ -291,27 +326,29 @@ impl Writer {
     }
 
     async fn upload(&mut self) -> Result<Option<Committed>, SwiftError> {
-        if self.unlinked || !(self.dirty || self.mtime_dirty) {
+        if self.unlinked || !(self.dirty || self.meta_dirty) {
             return Ok(None);
         }
         let store = &self.cfg.store;
         if !self.dirty {
-            // only the time changed: keep the object and its other metadata
+            // only the metadata changed: keep the object, and what other tools stored
+            // with it since (a POST replaces every X-Object-Meta-*)
             let info = store.head_object(&self.cfg.container, &self.object).await?;
             let meta = ObjectMeta {
-                mtime: Some(self.mtime),
-                ..info.meta
+                content_type: info.meta.content_type,
+                other: info.meta.other,
+                ..self.meta.clone()
             };
             store
                 .post_object(&self.cfg.container, &self.object, &meta)
                 .await?;
-            self.mtime_dirty = false;
-            return Ok(Some(Committed {
-                size: info.size,
-                etag: info.etag.unwrap_or_default(),
-                mtime: self.mtime,
-                large: info.manifest.is_some(),
-            }));
+            self.meta_dirty = false;
+            return Ok(Some(Committed::new(
+                info.size,
+                info.etag.unwrap_or_default(),
+                &meta,
+                info.manifest.is_some(),
+            )));
         }
         // the old large object's segments, to delete once the new version is in place
         let old_segments = if self.base.is_slo {
@@ -322,7 +359,7 @@ impl Writer {
         } else {
             Vec::new()
         };
-        let meta = ObjectMeta::with_mtime(self.mtime);
+        let meta = self.meta.clone();
         let (size, etag, is_slo) = match std::mem::replace(&mut self.content, Content::Remote) {
             Content::Remote => {
                 // only a failed streamed upload leaves dirty content behind it, and
@@ -355,7 +392,7 @@ impl Writer {
             }
         };
         self.dirty = false;
-        self.mtime_dirty = false;
+        self.meta_dirty = false;
         self.base = Base {
             size,
             exists: true,
@@ -366,12 +403,7 @@ impl Writer {
                 log::warn!("could not delete old segment {seg} of {}: {e}", self.object);
             }
         }
-        Ok(Some(Committed {
-            size,
-            etag,
-            mtime: self.mtime,
-            large: is_slo,
-        }))
+        Ok(Some(Committed::new(size, etag, &meta, is_slo)))
     }
 }
 

@@ -24,7 +24,7 @@ pub use client::{ClientConfig, SwiftClient};
 pub use error::SwiftError;
 pub use faults::{Effect, FaultStore, Op, Rule};
 pub use memory::MemoryStore;
-pub use metadata::{ListedMeta, ObjectMeta, parse_time};
+pub use metadata::{ListedMeta, MetaLimits, MetaOverflow, ObjectMeta, PosixAttrs, parse_time};
 pub use names::{ContainerName, ObjectName};
 pub use retry::RetryPolicy;
 pub use secret::Secret;

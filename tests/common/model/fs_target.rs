@@ -26,9 +26,11 @@ use std::ffi::OsStr;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use swiftmount::fs::{Attr, FsConfig, FsError, NodeKind, OpenMode, ROOT_INO, SwiftFs};
+use swiftmount::fs::{
+    Attr, Caller, FsConfig, FsError, NodeKind, OpenMode, ROOT_INO, SetAttr, SwiftFs,
+};
 use swiftmount::source::Location;
-use swiftmount::swift::{ContainerName, ObjectName, ObjectStore};
+use swiftmount::swift::{ContainerName, MetaLimits, ObjectName, ObjectStore};
 
 /// The largest read and write the mount lets the kernel send (`MAX_IO` in
 /// src/fuse.rs).
@@ -71,14 +73,32 @@ fn errno(e: FsError) -> i32 {
     e.errno()
 }
 
+/// What `ftruncate` asks: the size and the time of the change.
+fn truncation(len: u64) -> SetAttr {
+    SetAttr {
+        size: Some(len),
+        mtime: Some(SystemTime::now()),
+        ..SetAttr::default()
+    }
+}
+
 fn stat_of(attr: &Attr) -> Stat {
     match attr.kind {
         NodeKind::Dir => ('d', 0),
         NodeKind::File => ('f', attr.size),
+        kind => panic!("the model makes no {kind:?}"),
     }
 }
 
 impl FsTarget {
+    /// The model's process: the mount's owner.
+    fn caller(&self) -> Caller {
+        Caller {
+            uid: self.config.uid,
+            gid: self.config.gid,
+        }
+    }
+
     /// A filesystem over `location` in `store` (the container is created if missing),
     /// with the mount's `--dir-cache-ttl` and `--dir-cache-size`.
     pub fn new(
@@ -112,6 +132,8 @@ impl FsTarget {
             segment_container: ContainerName::new(format!("{}_segments", location.container))
                 .unwrap(),
             cache_dir: cache_dir.path().to_path_buf(),
+            ignore_stored_perms: false,
+            meta_limits: MetaLimits::default(),
         };
         runtime
             .block_on(store.create_container(&location.container))
@@ -233,8 +255,14 @@ impl Target for FsTarget {
         let opener = Some(PID);
         let (fh, open) = match self.find(parent, name)? {
             None if flags.create => {
-                let (attr, opened) =
-                    self.call(self.fs.create(parent, OsStr::new(name), flags.excl, opener))?;
+                let (attr, opened) = self.call(self.fs.create(
+                    parent,
+                    OsStr::new(name),
+                    flags.excl,
+                    opener,
+                    0o644,
+                    self.caller(),
+                ))?;
                 let attr = self.entry(attr);
                 let open = Open {
                     ino: attr.ino,
@@ -265,8 +293,7 @@ impl Target for FsTarget {
                 };
                 let opened = self.call(self.fs.open(a.ino, mode))?;
                 if flags.truncate && flags.write {
-                    let truncated =
-                        self.call(self.fs.setattr(a.ino, Some(0), Some(SystemTime::now())));
+                    let truncated = self.call(self.fs.setattr(a.ino, truncation(0)));
                     if let Err(e) = truncated {
                         // the kernel drops the file it could not truncate: no flush
                         self.release(opened.fh);
@@ -320,8 +347,7 @@ impl Target for FsTarget {
             return Err(libc::EINVAL);
         }
         let ino = h.ino;
-        self.call(self.fs.setattr(ino, Some(len), Some(SystemTime::now())))
-            .map(|_| ())
+        self.call(self.fs.setattr(ino, truncation(len))).map(|_| ())
     }
 
     fn fsync(&mut self, fh: u64) -> Res<()> {
@@ -360,8 +386,11 @@ impl Target for FsTarget {
         if attr.kind == NodeKind::Dir {
             return Err(libc::EISDIR);
         }
-        self.call(self.fs.setattr(attr.ino, Some(len), None))
-            .map(|_| ())
+        let change = SetAttr {
+            size: Some(len),
+            ..SetAttr::default()
+        };
+        self.call(self.fs.setattr(attr.ino, change)).map(|_| ())
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Res<()> {
@@ -414,7 +443,10 @@ impl Target for FsTarget {
         if self.find(parent, name)?.is_some() {
             return Err(libc::EEXIST);
         }
-        let attr = self.call(self.fs.mkdir(parent, OsStr::new(name)))?;
+        let attr = self.call(
+            self.fs
+                .mkdir(parent, OsStr::new(name), 0o755, self.caller()),
+        )?;
         self.entry(attr);
         Ok(())
     }

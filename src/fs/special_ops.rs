@@ -1,0 +1,127 @@
+//! Symbolic links, fifos and sockets: objects whose stored mode says what they are
+//! (see docs/SEMANTICS.md, "Links, fifos and sockets").
+
+use super::writer::Committed;
+use super::{Attr, Caller, FsError, NodeKind, SwiftFs, name_str};
+use crate::swift::{ObjectMeta, ObjectName, PosixAttrs};
+use bytes::Bytes;
+use futures::StreamExt;
+use std::ffi::OsStr;
+use std::time::SystemTime;
+
+/// Longest symlink target (PATH_MAX less its terminating zero).
+const LINK_MAX: usize = 4095;
+
+impl SwiftFs {
+    /// Makes a symbolic link. The target is kept as given, never resolved: relative,
+    /// absolute, dangling or outside the mount alike.
+    pub async fn symlink(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        target: &OsStr,
+        caller: Caller,
+    ) -> Result<Attr, FsError> {
+        let target = target
+            .to_str()
+            .ok_or_else(|| FsError::InvalidName("link target is not UTF-8".into()))?;
+        if target.is_empty() {
+            return Err(FsError::NotFound);
+        }
+        if target.len() > LINK_MAX {
+            return Err(FsError::NameTooLong);
+        }
+        let mut posix = self.new_posix(NodeKind::Symlink, 0o777, caller);
+        posix.link = Some(target.to_string());
+        // the body holds the target too: other tools see it, and a target too long
+        // for the listing is read from there
+        let body = Bytes::copy_from_slice(target.as_bytes());
+        self.make_object(parent, name, NodeKind::Symlink, posix, body)
+            .await
+    }
+
+    /// `mknod`: fifos and sockets are zero-byte objects of that mode, a regular file
+    /// an empty one; device nodes cannot be stored.
+    pub async fn mknod(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        caller: Caller,
+    ) -> Result<Attr, FsError> {
+        let kind = match mode & libc::S_IFMT {
+            libc::S_IFIFO => NodeKind::Fifo,
+            libc::S_IFSOCK => NodeKind::Socket,
+            0 | libc::S_IFREG => NodeKind::File,
+            _ => return Err(FsError::NotPermitted("device nodes cannot be stored")),
+        };
+        let posix = self.new_posix(kind, mode, caller);
+        self.make_object(parent, name, kind, posix, Bytes::new())
+            .await
+    }
+
+    /// Stores a new object of `kind` at once (it is small) and hands it to the kernel.
+    async fn make_object(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        kind: NodeKind,
+        posix: PosixAttrs,
+        body: Bytes,
+    ) -> Result<Attr, FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        self.check_new_name(&parent, name)?;
+        match self.child(&parent, name).await {
+            Ok(_) => return Err(FsError::Exists),
+            Err(FsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let object = ObjectName::new(format!("{}{name}", self.inodes.key(&parent)))?;
+        let meta = ObjectMeta {
+            mtime: Some(SystemTime::now()),
+            posix,
+            ..ObjectMeta::default()
+        };
+        let size = body.len() as u64;
+        let etag = self
+            .store
+            .put_object(&self.container, &object, body, &meta)
+            .await?;
+        let inode = self.inodes.upsert(&parent, name, kind, None);
+        inode.update_from_commit(&Committed::new(size, etag, &meta, false));
+        let child = inode.clone();
+        self.dirs.patch(parent.ino, |e| {
+            e.insert(name.to_string(), child);
+        });
+        Ok(self.entry_for_kernel(&inode))
+    }
+
+    /// A link's target: from the listing, or (too long for it) from the object.
+    pub async fn readlink(&self, ino: u64) -> Result<String, FsError> {
+        let inode = self.inode(ino)?;
+        if inode.kind != NodeKind::Symlink {
+            return Err(FsError::NotASymlink);
+        }
+        if let Some(target) = inode.with_state(|s| s.posix.link.clone()) {
+            return Ok(target);
+        }
+        let object = self.object_name(&inode)?;
+        let mut stream = self
+            .store
+            .get_object(&self.container, &object, None, None)
+            .await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.body.next().await {
+            body.extend_from_slice(&chunk?);
+            if body.len() > LINK_MAX {
+                return Err(FsError::NameTooLong);
+            }
+        }
+        let target = String::from_utf8(body)
+            .map_err(|_| FsError::InvalidName("link target is not UTF-8".into()))?;
+        inode.learn_link(&target);
+        Ok(target)
+    }
+}
