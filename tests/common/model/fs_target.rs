@@ -121,6 +121,7 @@ impl FsTarget {
                 store.clone(),
                 location.clone(),
                 config.clone(),
+                Default::default(),
             )),
             store,
             location,
@@ -504,6 +505,7 @@ impl Target for FsTarget {
             self.store.clone(),
             self.location.clone(),
             self.config.clone(),
+            Default::default(),
         ));
         Ok(())
     }
