@@ -26,7 +26,12 @@ pub async fn run(args: &CheckArgs, out: &mut impl Write) -> Result<(), CheckErro
         filter,
         client_config,
     } = args.auth.resolve(&args.source, &args.network)?;
-    let client = SwiftClient::new(credentials, filter.clone(), client_config)?;
+    let client = SwiftClient::new(
+        credentials,
+        filter.clone(),
+        client_config,
+        Default::default(),
+    )?;
     let session = client.session().await?;
     let info = match client.container_info(&location.container).await {
         Err(SwiftError::NotFound(_)) => {

@@ -9,6 +9,7 @@ use crate::swift::{ClientConfig, Credentials, EndpointFilter, Secret};
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -149,6 +150,10 @@ pub struct MountOptions {
     /// Write the log here (in the background the log has nowhere else to go)
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, ADDR an IP address and port
+    /// such as 127.0.0.1:9100; only that address is listened on [default: off]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 fn parse_mode(s: &str) -> Result<u16, String> {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clouds;
 pub mod generate;
 pub mod logging;
+pub mod metrics;
 pub mod source;
 pub mod swift;
 

@@ -5,10 +5,12 @@
 use crate::cli::MountArgs;
 use crate::fs::{FsConfig, SwiftFs};
 use crate::fuse::FuseAdapter;
+use crate::metrics::{Metrics, endpoint};
 use crate::source::SourceError;
 use crate::swift::{ContainerName, MetaLimits, SwiftClient, SwiftError};
 use fuser::{Config, MountOption, SessionACL};
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,8 @@ pub enum MountError {
     CacheDir(PathBuf, std::io::Error),
     #[error("cannot mount on {0}: {1}")]
     Mount(PathBuf, std::io::Error),
+    #[error("cannot serve metrics on --metrics-addr {0}: {1}")]
+    Metrics(SocketAddr, std::io::Error),
     #[error("background process: {0}")]
     Daemon(String),
     /// The background process failed and has already said why.
@@ -131,12 +135,29 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
     if !args.options.foreground {
         return spawn_background(&mp);
     }
+    let metrics_listener = args
+        .options
+        .metrics_addr
+        .map(|addr| endpoint::bind(addr).map_err(|e| MountError::Metrics(addr, e)))
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("swiftmount-io")
         .build()
         .map_err(|e| MountError::Daemon(format!("tokio runtime: {e}")))?;
-    let client = Arc::new(SwiftClient::new(credentials, filter, client_config)?);
+    let metrics = Arc::new(Metrics::default());
+    if let Some(listener) = metrics_listener {
+        if let Ok(addr) = listener.local_addr() {
+            log::info!("serving metrics at http://{addr}/metrics");
+        }
+        runtime.spawn(endpoint::serve(listener, metrics.clone()));
+    }
+    let client = Arc::new(SwiftClient::new(
+        credentials,
+        filter,
+        client_config,
+        metrics.clone(),
+    )?);
     let opts = &args.options;
     let config = FsConfig {
         // SAFETY: getuid/getgid cannot fail and touch no memory.
@@ -160,7 +181,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
     };
     let container = location.container.to_string();
     let prefix = location.prefix.clone();
-    let fs = Arc::new(SwiftFs::new(client.clone(), location, config));
+    let fs = Arc::new(SwiftFs::new(client.clone(), location, config, metrics));
     runtime.block_on(async {
         match fs.check_container().await {
             Err(crate::fs::FsError::Swift(SwiftError::NotFound(_))) => {

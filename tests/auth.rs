@@ -13,7 +13,13 @@ use swiftmount::swift::{
 use url::Url;
 
 async fn session_port(creds: Credentials, region: Option<&str>) -> (u16, SwiftClient) {
-    let client = SwiftClient::new(creds, lab::region(region), ClientConfig::default()).unwrap();
+    let client = SwiftClient::new(
+        creds,
+        lab::region(region),
+        ClientConfig::default(),
+        Default::default(),
+    )
+    .unwrap();
     let session = client.session().await.unwrap();
     // the token must work on the chosen endpoint, not only be issued
     client.account_info().await.unwrap();
@@ -135,6 +141,7 @@ async fn v2_empty_catalog_names_the_problem() {
         creds,
         lab::region(Some("RegionTwo")),
         ClientConfig::default(),
+        Default::default(),
     )
     .unwrap();
     let err = client.session().await.unwrap_err();
@@ -171,7 +178,13 @@ async fn v3_application_credential_by_id_and_by_name() {
     };
     session_port(by_name.clone(), None).await;
     lab::delete_app_credential(&id, &user_id, &token).await;
-    let client = SwiftClient::new(by_name, lab::region(None), ClientConfig::default()).unwrap();
+    let client = SwiftClient::new(
+        by_name,
+        lab::region(None),
+        ClientConfig::default(),
+        Default::default(),
+    )
+    .unwrap();
     let err = client.session().await.unwrap_err();
     assert!(
         matches!(err, SwiftError::AuthFailed { .. }),
@@ -302,7 +315,15 @@ async fn expired_keystone_token_is_renewed_once_on_401() {
         renew_margin: Some(Duration::ZERO), // only a 401 can make it log in again
         ..ClientConfig::default()
     };
-    let client = Arc::new(SwiftClient::new(lab::labuser_v3(), lab::region(None), config).unwrap());
+    let client = Arc::new(
+        SwiftClient::new(
+            lab::labuser_v3(),
+            lab::region(None),
+            config,
+            Default::default(),
+        )
+        .unwrap(),
+    );
     let first = client.session().await.unwrap();
     short_lifetime(&first);
     client.account_info().await.unwrap();

@@ -298,6 +298,7 @@ fn usage_errors_are_one_line_with_exit_code_2() {
         &["c", "/mnt", "-o", "no_such_option"][..],
         &["--segment-size", "8Q", "c", "/mnt"][..],
         &["--segment-size", "6G", "c", "/mnt"][..],
+        &["--metrics-addr", "localhost:9100", "c", "/mnt"][..],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_swiftmount"))
             .args(args)

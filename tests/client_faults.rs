@@ -7,8 +7,10 @@ mod common;
 use bytes::Bytes;
 use common::fault_proxy::FaultProxy;
 use common::lab::{self, obj};
+use common::metrics::Scrape;
 use std::sync::Arc;
 use std::time::Duration;
+use swiftmount::metrics::Metrics;
 use swiftmount::swift::{
     ClientConfig, ContainerName, Credentials, ListQuery, ObjectStore, Secret, SwiftClient,
     SwiftError,
@@ -16,6 +18,14 @@ use swiftmount::swift::{
 use url::Url;
 
 async fn proxied_client(config: ClientConfig) -> (FaultProxy, Arc<SwiftClient>) {
+    proxied_client_counted(config, Arc::default()).await
+}
+
+/// [`proxied_client`] counting into `metrics`.
+async fn proxied_client_counted(
+    config: ClientConfig,
+    metrics: Arc<Metrics>,
+) -> (FaultProxy, Arc<SwiftClient>) {
     let upstream = Url::parse(&lab::tempauth_url()).unwrap();
     let proxy = FaultProxy::start(&upstream[..url::Position::BeforePath]).await;
     let creds = Credentials::TempAuth {
@@ -27,7 +37,7 @@ async fn proxied_client(config: ClientConfig) -> (FaultProxy, Arc<SwiftClient>) 
         retry_base_delay: Duration::from_millis(10),
         ..config
     };
-    let client = Arc::new(SwiftClient::new(creds, lab::region(None), config).unwrap());
+    let client = Arc::new(SwiftClient::new(creds, lab::region(None), config, metrics).unwrap());
     let session = client.session().await.unwrap();
     assert!(
         session.storage_url.as_str().starts_with(&proxy.base_url()),
@@ -39,7 +49,8 @@ async fn proxied_client(config: ClientConfig) -> (FaultProxy, Arc<SwiftClient>) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_errors_are_retried_until_success() {
-    let (proxy, client) = proxied_client(ClientConfig::default()).await;
+    let metrics = Arc::new(Metrics::default());
+    let (proxy, client) = proxied_client_counted(ClientConfig::default(), metrics.clone()).await;
     let c = ContainerName::new(lab::unique("faults")).unwrap();
     proxy.fail_next(2, 503);
     client.create_container(&c).await.unwrap();
@@ -64,6 +75,23 @@ async fn transient_errors_are_retried_until_success() {
     );
     let (_, injected) = proxy.counts();
     assert_eq!(injected, 11);
+    // every retry counted once, and every answer by method and status
+    let counted = Scrape(metrics.text());
+    assert_eq!(counted.get("swiftmount_retries_total"), 11.0);
+    let requests = |method, status| {
+        counted.sum(
+            "swiftmount_requests_total",
+            &[("method", method), ("status", status)],
+        )
+    };
+    assert_eq!(requests("PUT", "503"), 2.0);
+    assert_eq!(requests("PUT", "500"), 3.0);
+    assert_eq!(requests("PUT", "201"), 2.0, "the container and the object");
+    assert_eq!(requests("GET", "502") + requests("GET", "504"), 6.0);
+    assert!(counted.get("swiftmount_sent_bytes_total") >= 5.0);
+    assert!(counted.get("swiftmount_received_bytes_total") >= 5.0);
+    assert_eq!(counted.get("swiftmount_uploads_in_flight"), 0.0);
+    assert_eq!(counted.get("swiftmount_first_byte_seconds_count"), 1.0);
     // After a failed attempt, a 404 is taken as "an earlier attempt deleted it"
     // (the answer may have been lost); without one, a 404 is an error.
     proxy.lose_answer_next(1);
@@ -157,6 +185,7 @@ async fn passing_identity_trouble_is_retried_refusal_is_not() {
         through_proxy(lab::labuser_v3()),
         lab::region(None),
         config.clone(),
+        Default::default(),
     )
     .unwrap();
     proxy.lose_answer_next(1);
@@ -167,6 +196,7 @@ async fn passing_identity_trouble_is_retried_refusal_is_not() {
         through_proxy(lab::labuser_v3()),
         lab::region(None),
         config.clone(),
+        Default::default(),
     )
     .unwrap();
     client.session().await.unwrap();
@@ -180,7 +210,7 @@ async fn passing_identity_trouble_is_retried_refusal_is_not() {
     {
         *password = Secret::new("wrong-password-4711".to_string());
     }
-    let client = SwiftClient::new(refused, lab::region(None), config).unwrap();
+    let client = SwiftClient::new(refused, lab::region(None), config, Default::default()).unwrap();
     let err = client.session().await.unwrap_err();
     assert!(matches!(err, SwiftError::AuthFailed { .. }), "{err:?}");
     assert_eq!(proxy.counts(), (6, 3), "a refusal is not asked again");

@@ -377,6 +377,7 @@ async fn cluster_info_of_the_local_swift() {
         lab::labuser_v3(),
         lab::region(Some("RegionTwo")),
         swiftmount::swift::ClientConfig::default(),
+        Default::default(),
     )
     .unwrap();
     let info = client.cluster_info().await.unwrap();
@@ -410,6 +411,7 @@ async fn cluster_info_where_there_is_none() {
         },
         lab::region(None),
         swiftmount::swift::ClientConfig::default(),
+        Default::default(),
     )
     .unwrap();
     let err = client.cluster_info().await.unwrap_err();

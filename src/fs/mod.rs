@@ -27,6 +27,7 @@ pub use file_ops::SetAttr;
 pub use inode::{InodeCounts, NodeKind, ROOT_INO};
 pub use xattr_ops::{XattrWrite, is_user_xattr};
 
+use crate::metrics::Metrics;
 use crate::source::Location;
 use crate::swift::{ContainerName, ListQuery, MetaLimits, ObjectName, ObjectStore, SwiftError};
 use dircache::{DirCache, DirSnapshot};
@@ -136,6 +137,7 @@ pub struct SwiftFs {
     open_files: OpenFiles,
     /// Folders made through the mount whose marker is not stored yet: the one owner.
     pending_dirs: PendingDirs,
+    metrics: Arc<Metrics>,
 }
 
 const BLOCK: u64 = 4096;
@@ -149,7 +151,12 @@ fn name_str(name: &OsStr) -> Result<&str, FsError> {
 }
 
 impl SwiftFs {
-    pub fn new(store: Arc<dyn ObjectStore>, location: Location, config: FsConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        location: Location,
+        config: FsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let upload = UploadConfig {
             store: store.clone(),
             container: location.container.clone(),
@@ -170,8 +177,9 @@ impl SwiftFs {
             config,
             upload,
             handles: Handles::default(),
-            open_files: OpenFiles::default(),
-            pending_dirs: PendingDirs::default(),
+            open_files: OpenFiles::new(metrics.clone()),
+            pending_dirs: PendingDirs::new(metrics.clone()),
+            metrics,
         }
     }
 
@@ -271,9 +279,16 @@ impl SwiftFs {
         Ok(inode)
     }
 
+    /// The cached listing of `dir`, counted as a hit or a miss of the cache.
+    fn cached_listing(&self, dir: u64) -> Option<Arc<DirSnapshot>> {
+        let snap = self.dirs.get_fresh(dir);
+        self.metrics.listing_cache(snap.is_some());
+        snap
+    }
+
     /// The child `name` of `parent`, from the cached listing or asked for alone.
     async fn child(&self, parent: &Arc<Inode>, name: &str) -> Result<Arc<Inode>, FsError> {
-        if let Some(snap) = self.dirs.get_fresh(parent.ino) {
+        if let Some(snap) = self.cached_listing(parent.ino) {
             return snap.entries.get(name).cloned().ok_or(FsError::NotFound);
         }
         self.lookup_remote(parent, name).await
@@ -284,6 +299,8 @@ impl SwiftFs {
     pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<Attr, FsError>> {
         let snap = self.dirs.get_fresh(parent)?;
         let name = name.to_str()?;
+        // a miss is counted by the lookup that follows it
+        self.metrics.listing_cache(true);
         Some(
             snap.entries
                 .get(name)
@@ -377,7 +394,7 @@ impl SwiftFs {
     /// listing with `delimiter=/`, plus files and folders created here and not yet
     /// stored.
     async fn snapshot(&self, dir: &Arc<Inode>) -> Result<Arc<DirSnapshot>, FsError> {
-        if let Some(snap) = self.dirs.get_fresh(dir.ino) {
+        if let Some(snap) = self.cached_listing(dir.ino) {
             return Ok(snap);
         }
         let key = self.inodes.key(dir);

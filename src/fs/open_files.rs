@@ -11,6 +11,7 @@
 use super::FsError;
 use super::inode::Inode;
 use super::writer::{Committed, Writer};
+use crate::metrics::Metrics;
 use crate::swift::PosixAttrs;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -110,12 +111,20 @@ impl OpenFile {
     }
 }
 
-#[derive(Default)]
 pub struct OpenFiles {
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    /// Told how many files there are after each change.
+    metrics: Arc<Metrics>,
 }
 
 impl OpenFiles {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        OpenFiles {
+            files: Mutex::default(),
+            metrics,
+        }
+    }
+
     pub fn get(&self, ino: u64) -> Option<Arc<OpenFile>> {
         self.files.lock().expect("open files").get(&ino).cloned()
     }
@@ -146,7 +155,9 @@ impl OpenFiles {
             })
         });
         file.state.lock().expect("open file").handles += 1;
-        file.clone()
+        let file = file.clone();
+        self.metrics.open_files(files.len());
+        file
     }
 
     /// One handle fewer. The last one's caller uploads what is left and then calls
@@ -167,6 +178,7 @@ impl OpenFiles {
             .is_some_and(|f| f.state.lock().expect("open file").handles == 0)
         {
             files.remove(&ino);
+            self.metrics.open_files(files.len());
         }
     }
 

@@ -11,6 +11,7 @@
 
 use super::FsError;
 use super::inode::Inode;
+use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,7 @@ pub struct PendingDir {
 struct Shared {
     dirs: Mutex<HashMap<u64, Arc<PendingDir>>>,
     slots: Semaphore,
+    metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -68,18 +70,17 @@ pub struct PendingDirs {
     shared: Arc<Shared>,
 }
 
-impl Default for PendingDirs {
-    fn default() -> Self {
+impl PendingDirs {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
         PendingDirs {
             shared: Arc::new(Shared {
                 dirs: Mutex::default(),
                 slots: Semaphore::new(MARKERS_AT_ONCE),
+                metrics,
             }),
         }
     }
-}
 
-impl PendingDirs {
     /// Registers the folder `inode` and starts `put`, which stores its marker `key`,
     /// in the background (on the current tokio runtime).
     pub fn start(
@@ -112,7 +113,11 @@ impl PendingDirs {
             if !sent {
                 return; // cancelled meanwhile
             }
-            match put.await {
+            let in_flight = shared.metrics.marker_in_flight();
+            let stored = put.await;
+            // out of flight before anyone can see the folder settled
+            drop(in_flight);
+            match stored {
                 Ok(()) => {
                     shared.remove(&dir);
                     dir.phase.send_replace(Phase::Stored);

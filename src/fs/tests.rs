@@ -15,6 +15,7 @@ const OWNER: Caller = Caller { uid: 0, gid: 0 };
 
 struct Fixture {
     fs: SwiftFs,
+    metrics: Arc<Metrics>,
     memory: Arc<MemoryStore>,
     faults: Arc<FaultStore>,
     container: ContainerName,
@@ -47,8 +48,10 @@ async fn fixture() -> Fixture {
         container: container.clone(),
         prefix: String::new(),
     };
+    let metrics = Arc::new(Metrics::default());
     Fixture {
-        fs: SwiftFs::new(faults.clone(), location, config.clone()),
+        fs: SwiftFs::new(faults.clone(), location, config.clone(), metrics.clone()),
+        metrics,
         memory,
         faults,
         container,
@@ -64,7 +67,12 @@ impl Fixture {
             container: self.container.clone(),
             prefix: String::new(),
         };
-        SwiftFs::new(self.faults.clone(), location, self.config.clone())
+        SwiftFs::new(
+            self.faults.clone(),
+            location,
+            self.config.clone(),
+            Arc::new(Metrics::default()),
+        )
     }
 
     fn stored(&self, name: &str) -> Option<Bytes> {
@@ -87,6 +95,14 @@ impl Fixture {
             opener,
         };
         self.fs.open(ino, mode).await.unwrap().fh
+    }
+
+    /// The value of the metric sample `name` (with its labels, if any).
+    fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics.text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
     }
 
     /// close(2) as the kernel sends it: flush by the closing process, then release.
@@ -702,4 +718,41 @@ async fn user_xattrs_are_stored_within_swifts_limits_and_others_refused() {
     assert!(fs.listxattr(plain_attr.ino).await.unwrap().is_empty());
     assert_eq!(f.memory.request_count(), before);
     let _ = plain;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_follow_markers_open_files_and_the_listing_cache() {
+    let f = fixture().await;
+    // long enough to be seen in flight on a loaded machine
+    f.slow_markers("slow", Duration::from_secs(3));
+    f.mkdir(ROOT_INO, "slow").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.metric("swiftmount_folder_markers_in_flight") < 1.0 {
+        assert!(Instant::now() < deadline, "the marker never went out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    f.fs.fsync_dir(ROOT_INO).await.unwrap();
+    assert_eq!(f.metric("swiftmount_folder_markers_in_flight"), 0.0);
+
+    // the root was never listed: the first ls asks Swift, the second and a lookup
+    // of a listed name do not
+    let hits = "swiftmount_listing_cache_hits_total";
+    let misses = "swiftmount_listing_cache_misses_total";
+    let (h, m) = (f.metric(hits), f.metric(misses));
+    f.names(ROOT_INO).await;
+    f.names(ROOT_INO).await;
+    assert!(f.fs.lookup_cached(ROOT_INO, OsStr::new("slow")).is_some());
+    assert_eq!((f.metric(hits), f.metric(misses)), (h + 2.0, m + 1.0));
+
+    let (ino, w) = f.create("file").await;
+    let r = f.open(ino, false, READER).await;
+    assert_eq!(
+        f.metric("swiftmount_open_files"),
+        1.0,
+        "one file, two handles"
+    );
+    f.close(r, READER).await.unwrap();
+    assert_eq!(f.metric("swiftmount_open_files"), 1.0);
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.metric("swiftmount_open_files"), 0.0);
 }

@@ -1,6 +1,7 @@
 //! The Swift HTTP client: one authenticated session shared by every request, renewed
 //! ahead of expiry and on a 401, and retries with backoff for requests that may be
-//! repeated safely.
+//! repeated safely. Every request goes out through one funnel (`SwiftClient::send`),
+//! where it is counted and timed for the mount's metrics.
 
 use super::auth::{self, Credentials, EndpointFilter, Session};
 use super::error::SwiftError;
@@ -12,6 +13,7 @@ use super::types::{
     AccountInfo, ClusterInfo, ContainerInfo, ListEntry, ObjectInfo, SloSegment, header_u64,
 };
 use super::{ContainerName, ObjectMeta, ObjectName};
+use crate::metrics::Metrics;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
@@ -21,7 +23,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use url::Url;
 
 /// Tunables of the client; [`Default`] is what the CLI uses unless told otherwise.
@@ -141,6 +143,7 @@ pub struct SwiftClient {
     filter: EndpointFilter,
     config: ClientConfig,
     retry: RetryPolicy,
+    metrics: Arc<Metrics>,
     session: RwLock<Option<Arc<Session>>>,
     /// One login at a time: a burst of 401s renews the token once.
     login_lock: tokio::sync::Mutex<()>,
@@ -152,6 +155,7 @@ impl SwiftClient {
         credentials: Credentials,
         filter: EndpointFilter,
         config: ClientConfig,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, SwiftError> {
         let extra_roots = match &config.ca_file {
             Some(path) => super::tls::load_ca_file(path)?,
@@ -182,7 +186,9 @@ impl SwiftClient {
             retry: RetryPolicy {
                 retries: config.retries,
                 base_delay: config.retry_base_delay,
+                metrics: metrics.clone(),
             },
+            metrics,
             config,
             session: RwLock::new(None),
             login_lock: tokio::sync::Mutex::new(()),
@@ -279,6 +285,37 @@ impl SwiftClient {
         &self.retry
     }
 
+    /// Every request to Swift goes out here, and is counted by method and answer. An
+    /// upload (a PUT with a body) is in flight until answered, and timed to the
+    /// answer; a GET of an object (`of_object`) is timed to its first byte. A body
+    /// held in memory counts as sent once answered; a streamed one counts as it
+    /// goes, in [`Self::send_stream`].
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        of_object: bool,
+    ) -> reqwest::Result<Response> {
+        let req = req.build()?;
+        let method = req.method().clone();
+        let upload = method == Method::PUT && req.body().is_some();
+        let in_memory = req.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len);
+        let _in_flight = upload.then(|| self.metrics.upload_in_flight());
+        let started = Instant::now();
+        let sent = self.http.execute(req).await;
+        let status = sent.as_ref().ok().map(Response::status);
+        self.metrics
+            .request(method.as_str(), status.map(|s| s.as_u16()));
+        if let Some(status) = status {
+            self.metrics.sent(in_memory as u64);
+            if upload {
+                self.metrics.upload_answered(started.elapsed());
+            } else if of_object && method == Method::GET && status.is_success() {
+                self.metrics.first_byte(started.elapsed());
+            }
+        }
+        sent
+    }
+
     /// Sends a request, renewing the token once on 401 and retrying transient
     /// failures. Returns only 2xx responses.
     async fn execute(&self, spec: &RequestSpec<'_>) -> Result<Response, SwiftError> {
@@ -308,7 +345,7 @@ impl SwiftClient {
             if let Some(body) = &spec.body {
                 req = req.body(body.clone());
             }
-            let outcome = match req.send().await {
+            let outcome = match self.send(req, spec.object.is_some()).await {
                 Ok(resp) if resp.status().is_success() => return (Ok(resp), had_transient_failure),
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !renewed => {
                     log::info!(
@@ -333,7 +370,7 @@ impl SwiftClient {
                 return (Err(outcome), had_transient_failure);
             }
             had_transient_failure = true;
-            let delay = self.retry.delay(attempt);
+            let delay = self.retry.retry_after(attempt);
             attempt += 1;
             log::warn!(
                 "{} {}: {outcome}; retry {attempt}/{} in {delay:?}",
@@ -364,10 +401,12 @@ impl SwiftClient {
                 || async {
                     body_broke.store(false, Ordering::Relaxed);
                     let resp = self.execute(spec).await?;
-                    resp.bytes().await.map_err(|e| {
+                    let bytes = resp.bytes().await.map_err(|e| {
                         body_broke.store(true, Ordering::Relaxed);
                         SwiftError::from_reqwest(&what, e)
-                    })
+                    })?;
+                    self.metrics.received(bytes.len() as u64);
+                    Ok(bytes)
                 },
             )
             .await?;
@@ -396,9 +435,7 @@ impl SwiftClient {
                 SwiftError::is_transient,
                 || async {
                     let resp = self
-                        .http
-                        .get(url.clone())
-                        .send()
+                        .send(self.http.get(url.clone()), false)
                         .await
                         .map_err(|e| SwiftError::from_reqwest(&what, e))?;
                     let status = resp.status();
@@ -406,9 +443,12 @@ impl SwiftClient {
                         let body = resp.text().await.unwrap_or_default();
                         return Err(SwiftError::from_status("GET", &what, status, &body));
                     }
-                    resp.bytes()
+                    let bytes = resp
+                        .bytes()
                         .await
-                        .map_err(|e| SwiftError::from_reqwest(&what, e))
+                        .map_err(|e| SwiftError::from_reqwest(&what, e))?;
+                    self.metrics.received(bytes.len() as u64);
+                    Ok(bytes)
                 },
             )
             .await?;
@@ -495,16 +535,21 @@ impl SwiftClient {
         let what = spec.what();
         let hasher = Arc::new(Mutex::new(Md5::new()));
         let h = hasher.clone();
-        let body = body.inspect_ok(move |chunk| h.lock().expect("md5 lock").update(chunk));
+        let metrics = self.metrics.clone();
+        let body = body.inspect_ok(move |chunk| {
+            h.lock().expect("md5 lock").update(chunk);
+            metrics.sent(chunk.len() as u64);
+        });
         let session = self.session().await?;
         let url = spec.url(&session.storage_url);
-        let resp = self
+        let req = self
             .http
             .put(url.clone())
             .headers(spec.headers.clone())
             .header("X-Auth-Token", session.token.header_value())
-            .body(reqwest::Body::wrap_stream(body))
-            .send()
+            .body(reqwest::Body::wrap_stream(body));
+        let resp = self
+            .send(req, true)
             .await
             .map_err(|e| SwiftError::from_reqwest(url.as_str(), e))?;
         let status = resp.status();
@@ -549,6 +594,7 @@ impl BodyResume<'_> {
                 Some(body) => match body.next().await {
                     Some(Ok(chunk)) => {
                         self.pos += chunk.len() as u64;
+                        self.client.metrics.received(chunk.len() as u64);
                         return Some(Ok(chunk));
                     }
                     None if self.pos >= self.end => {
@@ -586,7 +632,7 @@ impl BodyResume<'_> {
                 self.done = true;
                 return Some(Err(failure));
             }
-            let delay = policy.delay(self.attempt);
+            let delay = policy.retry_after(self.attempt);
             self.attempt += 1;
             log::warn!(
                 "GET {} broke at byte {}: {failure}; resuming, retry {}/{} in {delay:?}",

@@ -1,26 +1,37 @@
 //! The one retry policy of the client: which failures are worth repeating is
 //! [`SwiftError::is_transient`]; how long to wait is here. Every loop that repeats a
-//! request goes through [`RetryPolicy`], so no caller has its own backoff.
+//! request goes through [`RetryPolicy`], so no caller has its own backoff, and every
+//! retry is counted here.
 
 use super::SwiftError;
+use crate::metrics::Metrics;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct RetryPolicy {
     /// Extra attempts after the first.
     pub retries: u32,
     /// The first delay; each one doubles (at most 10 s), with jitter.
     pub base_delay: Duration,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Longest wait between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(10);
 
 impl RetryPolicy {
+    /// A retry is decided (after attempt number `attempt`, 0 = the first): counts
+    /// it, and returns how long to wait before it.
+    pub fn retry_after(&self, attempt: u32) -> Duration {
+        self.metrics.retried();
+        self.delay(attempt)
+    }
+
     /// The wait before attempt `attempt + 1`. Full jitter: retries from many tasks do
     /// not hit a recovering server in step.
-    pub fn delay(&self, attempt: u32) -> Duration {
+    fn delay(&self, attempt: u32) -> Duration {
         let cap = self.base_delay.saturating_mul(1 << attempt.min(6));
         cap.min(MAX_DELAY).mul_f64(rand::random_range(0.5..=1.0))
     }
@@ -48,7 +59,7 @@ impl RetryPolicy {
         loop {
             match op().await {
                 Err(e) if retryable(&e) && self.may_retry(attempt) => {
-                    let delay = self.delay(attempt);
+                    let delay = self.retry_after(attempt);
                     attempt += 1;
                     log::log!(
                         level,
@@ -82,6 +93,7 @@ mod tests {
         let p = RetryPolicy {
             retries: 2,
             base_delay: Duration::from_millis(1),
+            metrics: Arc::default(),
         };
         let calls = AtomicU32::new(0);
         let r: Result<(), _> = p
@@ -92,6 +104,13 @@ mod tests {
             .await;
         assert!(r.is_err());
         assert_eq!(calls.load(Ordering::Relaxed), 3);
+        assert!(
+            p.metrics
+                .text()
+                .lines()
+                .any(|l| l == "swiftmount_retries_total 2"),
+            "two retries counted"
+        );
         let calls = AtomicU32::new(0);
         let r: Result<(), _> = p
             .run("op", log::Level::Warn, SwiftError::is_transient, || async {
@@ -112,6 +131,7 @@ mod tests {
         let p = RetryPolicy {
             retries: 6,
             base_delay: Duration::from_millis(200),
+            metrics: Arc::default(),
         };
         for attempt in 0..10 {
             let d = p.delay(attempt);

@@ -72,7 +72,15 @@ pub fn region(name: Option<&str>) -> EndpointFilter {
 }
 
 pub fn client(creds: Credentials) -> Arc<SwiftClient> {
-    Arc::new(SwiftClient::new(creds, region(None), ClientConfig::default()).unwrap())
+    Arc::new(
+        SwiftClient::new(
+            creds,
+            region(None),
+            ClientConfig::default(),
+            Default::default(),
+        )
+        .unwrap(),
+    )
 }
 
 /// A name no other test (or earlier run) uses.

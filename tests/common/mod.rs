@@ -1,6 +1,7 @@
 pub mod fault_proxy;
 pub mod files;
 pub mod lab;
+pub mod metrics;
 pub mod model;
 pub mod mount;
 pub mod objects;

@@ -143,6 +143,7 @@ impl FsTarget {
                 store.clone(),
                 location.clone(),
                 config.clone(),
+                Default::default(),
             )),
             store,
             location,
@@ -536,6 +537,7 @@ impl Target for FsTarget {
             self.store.clone(),
             self.location.clone(),
             self.config.clone(),
+            Default::default(),
         ));
         Ok(())
     }
