@@ -119,10 +119,14 @@ elif cmd == "fill":
     per = 250                                  # objects per request: each ends well within a token's life
     def one(k):
         buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tf:
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
             for i in range(k, min(k + per, n)):
                 data = ("object %d\n" % i).encode() * 8
                 ti = tarfile.TarInfo("%s/f%05d.txt" % (prefix, i)); ti.size = len(data); ti.mtime = 1700000000
+                # as swiftmount stores a file's mtime, mode and owner (bulk turns the
+                # user.mime_type xattr into the Content-Type): every listed row carries them
+                ti.pax_headers = {"SCHILY.xattr.user.mime_type": "text/plain;swiftmount_mtime=1700000000.%09d"
+                                  ";swiftmount_mode=100640;swiftmount_uid=1001;swiftmount_gid=1001" % i}
                 tf.addfile(ti, io.BytesIO(data))
         _, body = req("PUT", cpath(), {"extract-archive": "tar"}, buf.getvalue(),
                       {"Accept": "application/json"}, min_left=40)

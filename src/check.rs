@@ -130,7 +130,7 @@ fn capabilities(info: &ClusterInfo, segment_size: u64) -> String {
         ));
     }
     lines.push(format!(
-        "symlinks:    {}; the mount makes none (symlink(2) is refused)",
+        "symlinks:    {}; the mount stores its links as objects of their own (target in the content type), not as Swift symlinks",
         offered(info.symlink.is_some())
     ));
     lines.push(match &info.bulk_delete {
@@ -170,7 +170,7 @@ fn capabilities(info: &ClusterInfo, segment_size: u64) -> String {
     .flatten()
     .collect();
     lines.push(format!(
-        "metadata:    {}; the mount adds one item (X-Object-Meta-Mtime) and keeps the others as found",
+        "metadata:    {}; the mount adds one item (X-Object-Meta-Mtime), one per user xattr (refused beyond these limits), and keeps the others as found",
         if limits.is_empty() {
             "no limits said".to_string()
         } else {

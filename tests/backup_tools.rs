@@ -13,13 +13,12 @@
 //!   refused, so borg prints "Failed to securely erase old repository config file
 //!   (hardlinks not supported)" when it rewrites its config (init, check) and goes on.
 //!   The mount point differs between mounts: `BORG_RELOCATED_REPO_ACCESS_IS_OK=yes`.
-//! - rsync: temp name then rename over the final name, utimens on the temp file.
-//!   Folders keep no time of their own, so `--omit-dir-times` (`-O`), else every run
-//!   sees (and re-sets) a time difference on every folder.
+//! - rsync: temp name then rename over the final name, utimens on the temp file;
+//!   folder times are stored, so no `--omit-dir-times` is needed.
 //! - duplicity: rename from its local temp dir fails with EXDEV, it copies instead;
 //!   it keeps whole-second mtimes (tar), so restores are compared to the second.
-//! - rdiff-backup: finds no hard links, symlinks nor extended attributes on the
-//!   destination and notes it; chown/chmod accepted; keeps whole-second mtimes;
+//! - rdiff-backup: finds no hard links on the destination and notes it; symlinks,
+//!   modes and xattrs are kept; keeps whole-second mtimes;
 //!   backups are named by the second, so the two runs are at least a second apart.
 
 mod common;
@@ -382,25 +381,24 @@ async fn rsync_copy_verify_copy_back() {
     let m = mount(&t);
     let src = format!("{}/", w.src().display());
     let dst = |m: &Mount| format!("{}/", m.join("copy").display());
-    // -O: folders on the mount keep no time of their own
+    // no -O: folders keep their times on the mount too
     w.run(
         &m,
         "rsync -a (full)",
-        w.cmd("rsync").args(["-a", "-O", "--stats", &src, &dst(&m)]),
+        w.cmd("rsync").args(["-a", "--stats", &src, &dst(&m)]),
     );
     w.mutate();
     w.run(
         &m,
         "rsync -a --delete (incremental)",
         w.cmd("rsync")
-            .args(["-a", "-O", "--delete", "--stats", &src, &dst(&m)]),
+            .args(["-a", "--delete", "--stats", &src, &dst(&m)]),
     );
     let out = w.run(
         &m,
         "rsync -c --dry-run --itemize-changes",
         w.cmd("rsync").args([
             "-a",
-            "-O",
             "-c",
             "--delete",
             "--dry-run",
@@ -424,7 +422,6 @@ async fn rsync_copy_verify_copy_back() {
         "rsync --dry-run --itemize-changes after a remount",
         w.cmd("rsync").args([
             "-a",
-            "-O",
             "--delete",
             "--dry-run",
             "--itemize-changes",

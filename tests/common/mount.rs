@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_swiftmount");
 /// How long a mount may take to come up.
 pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long the process may take to exit once unmounted.
-pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the process may take to exit once unmounted: an unmount waits up to 60 s
+/// for folder markers still being stored (hundreds of them take seconds on a loaded
+/// machine).
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(70);
 
 pub type Env = Vec<(&'static str, String)>;
 
