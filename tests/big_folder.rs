@@ -128,7 +128,12 @@ async fn merge_rows(db_url: &str, paths: &[String], deleted: bool) {
                     "name": p,
                     "created_at": created_at,
                     "size": 0,
-                    "content_type": "application/octet-stream",
+                    // as swiftmount stores a file's mtime, mode and owner: the memory
+                    // per entry is that of entries carrying them
+                    "content_type": format!(
+                        "application/octet-stream;swiftmount_mtime=1700000000.{i:09};\
+                         swiftmount_mode=100640;swiftmount_uid=1001;swiftmount_gid=1001"
+                    ),
                     "etag": "d41d8cd98f00b204e9800998ecf8427e", // MD5 of nothing
                     "deleted": u8::from(deleted),
                     "storage_policy_index": 0,

@@ -174,6 +174,9 @@ impl SwiftClient {
             // upload cannot be sent again
             .pool_idle_timeout(Duration::from_secs(20))
             .user_agent(concat!("swiftmount/", env!("CARGO_PKG_VERSION")))
+            // Swift answers a POST to a (native) symlink with 307 to its target:
+            // following it would change the target's metadata instead
+            .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(config.insecure_tls)
             // merged with the system's roots, which stay trusted
             .tls_certs_merge(extra_roots)
