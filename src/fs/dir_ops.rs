@@ -148,15 +148,7 @@ impl SwiftFs {
         mode: u32,
         caller: Caller,
     ) -> Result<Attr, FsError> {
-        self.writable()?;
-        let parent = self.dir_inode(parent)?;
-        let name = name_str(name)?;
-        self.check_new_name(&parent, name)?;
-        match self.child(&parent, name).await {
-            Ok(_) => return Err(FsError::Exists),
-            Err(FsError::NotFound) => {}
-            Err(e) => return Err(e),
-        }
+        let (parent, name) = self.free_name(parent, name).await?;
         let key = format!("{}{name}/", self.inodes.key(&parent));
         // a name Swift refuses fails here, not in the background
         ObjectName::new(key.clone())?;

@@ -394,6 +394,24 @@ impl SwiftFs {
         Ok(self.attr_of(&inode))
     }
 
+    /// The folder `parent` and a name that can be made there and is not taken (for
+    /// mkdir, symlink, mknod), on a writable mount.
+    pub(super) async fn free_name<'n>(
+        &self,
+        parent: u64,
+        name: &'n OsStr,
+    ) -> Result<(Arc<Inode>, &'n str), FsError> {
+        self.writable()?;
+        let parent = self.dir_inode(parent)?;
+        let name = name_str(name)?;
+        self.check_new_name(&parent, name)?;
+        match self.child(&parent, name).await {
+            Ok(_) => Err(FsError::Exists),
+            Err(FsError::NotFound) => Ok((parent, name)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Checks that a name can be made in `parent`: a valid segment, and a whole
     /// object name within Swift's limit (found here, not at close).
     pub(super) fn check_new_name(&self, parent: &Inode, name: &str) -> Result<(), FsError> {

@@ -2,7 +2,7 @@
 //! (see docs/SEMANTICS.md, "Links, fifos and sockets").
 
 use super::writer::Committed;
-use super::{Attr, Caller, FsError, NodeKind, SwiftFs, name_str};
+use super::{Attr, Caller, FsError, NodeKind, SwiftFs};
 use crate::swift::{ObjectMeta, ObjectName, PosixAttrs};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -69,15 +69,7 @@ impl SwiftFs {
         posix: PosixAttrs,
         body: Bytes,
     ) -> Result<Attr, FsError> {
-        self.writable()?;
-        let parent = self.dir_inode(parent)?;
-        let name = name_str(name)?;
-        self.check_new_name(&parent, name)?;
-        match self.child(&parent, name).await {
-            Ok(_) => return Err(FsError::Exists),
-            Err(FsError::NotFound) => {}
-            Err(e) => return Err(e),
-        }
+        let (parent, name) = self.free_name(parent, name).await?;
         let object = ObjectName::new(format!("{}{name}", self.inodes.key(&parent)))?;
         let meta = ObjectMeta {
             mtime: Some(SystemTime::now()),
