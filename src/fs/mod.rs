@@ -308,7 +308,18 @@ impl SwiftFs {
             self.store.head_object(&self.container, &object),
             self.store.list_page(&self.container, &children)
         );
-        if !list?.is_empty() {
+        let list = match list {
+            Ok(rows) => rows,
+            // No listing (every container server down, say) but the object answered:
+            // it is what the HEAD says. (A folder of the same name would win, but
+            // cannot be seen now; without the object, nothing can be said: the error.)
+            Err(e) if head.is_ok() => {
+                log::debug!("lookup of {file_key}: the HEAD answers, the listing not: {e}");
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !list.is_empty() {
             return Ok(self.inodes.upsert(parent, name, NodeKind::Dir, None));
         }
         match head {
