@@ -1018,3 +1018,159 @@ async fn a_stale_replica_never_mixes_versions() {
     drop(m);
     remove(t).await;
 }
+
+/// What writer `k` writes as its file `i` (`i == BIG_FILE`: its large file).
+fn disjoint_file(k: u64, i: u64) -> (String, Vec<u8>) {
+    let len = if i == BIG_FILE {
+        10 << 20
+    } else {
+        500 + ((k * 31 + i * 977) % 200_000) as usize
+    };
+    (
+        format!("p{k}/f{i:03}.bin"),
+        random_bytes(len, 5000 + k * 1000 + i),
+    )
+}
+const BIG_FILE: u64 = 999;
+const PER_WRITER: u64 = 30;
+
+/// Reads every file listed under `p1/` … `p4/` on `root` and checks it against what its
+/// writer wrote; returns (files, bytes) verified.
+fn verify_listed(root: &Path, writers: u64) -> (usize, usize) {
+    let (mut files, mut bytes) = (0, 0);
+    for k in 1..=writers {
+        let dir = root.join(format!("p{k}"));
+        let names = match fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect::<Vec<_>>(),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => panic!("ls {}: {e}", dir.display()),
+        };
+        for name in names {
+            let i: u64 = name
+                .strip_prefix('f')
+                .and_then(|n| n.strip_suffix(".bin"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("p{k}/{name}: no file of writer {k} (cross-talk?)"));
+            let (rel, want) = disjoint_file(k, i);
+            let got = fs::read(root.join(&rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            assert!(
+                got == want,
+                "{rel}: {} bytes, not what writer {k} wrote",
+                got.len()
+            );
+            files += 1;
+            bytes += got.len();
+        }
+    }
+    (files, bytes)
+}
+
+/// Four mounts (four processes) write disjoint folders of one container at once while
+/// a fifth lists and reads them: whatever the fifth lists is complete and the right
+/// writer's, and after the listing TTL it lists everything.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the cluster profile (scripts/test.sh runs it)"]
+async fn four_mounts_write_while_a_fifth_lists_and_reads() {
+    const WRITERS: u64 = 4;
+    const TTL: u64 = 2;
+    let _c = Cluster::get();
+    let t = container("c-five").await;
+    let writers: Vec<Mount> = (0..WRITERS)
+        .map(|_| test_mount(&t, &["--segment-size", "4"]))
+        .collect();
+    let reader = test_mount(&t, &["--dir-cache-ttl", &TTL.to_string()]);
+    let done = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let jobs: Vec<_> = writers
+        .iter()
+        .zip(1..)
+        .map(|(m, k)| {
+            let root = m.path.clone();
+            std::thread::spawn(move || {
+                fs::create_dir(root.join(format!("p{k}"))).unwrap();
+                for i in (0..PER_WRITER).chain([BIG_FILE]) {
+                    let (rel, data) = disjoint_file(k, i);
+                    write_and_close(&root.join(&rel), &data)
+                        .unwrap_or_else(|e| panic!("writer {k}: {rel}: {e}"));
+                }
+            })
+        })
+        .collect();
+    let lister = std::thread::spawn({
+        let (root, done) = (reader.path.clone(), done.clone());
+        move || {
+            let (mut rounds, mut files, mut bytes) = (0, 0, 0);
+            while !done.load(Ordering::SeqCst) {
+                let (f, b) = verify_listed(&root, WRITERS);
+                rounds += 1;
+                files += f;
+                bytes += b;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            (rounds, files, bytes)
+        }
+    });
+    for j in jobs {
+        j.join().unwrap();
+    }
+    let written_in = start.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let (rounds, seen, seen_bytes) = lister.join().unwrap();
+
+    // after the TTL the fifth lists everything, exactly
+    let want: Vec<String> = (0..PER_WRITER)
+        .chain([BIG_FILE])
+        .map(|i| disjoint_file(1, i).0.split_once('/').unwrap().1.to_string())
+        .collect();
+    let complete = until(
+        "the fifth mount's listings",
+        Duration::from_secs(60),
+        || {
+            let r = reader.path.clone();
+            let want = want.clone();
+            async move {
+                for k in 1..=WRITERS {
+                    let mut got = common::files::ls(&r.join(format!("p{k}")));
+                    got.sort();
+                    if got != want {
+                        return Some(format!("p{k}: {} of {} names", got.len(), want.len()));
+                    }
+                }
+                None
+            }
+        },
+    )
+    .await;
+    let (files, bytes) = verify_listed(&reader.path, WRITERS);
+    assert_eq!(files as u64, WRITERS * (PER_WRITER + 1));
+    // and Swift has exactly those objects (plus the folder markers)
+    let mut names = listed_names(&t).await;
+    names.retain(|n| !n.ends_with('/'));
+    let mut expected: Vec<String> = (1..=WRITERS)
+        .flat_map(|k| {
+            (0..PER_WRITER)
+                .chain([BIG_FILE])
+                .map(move |i| disjoint_file(k, i).0)
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected, "the container's listing");
+    for k in 1..=WRITERS {
+        let (rel, data) = disjoint_file(k, BIG_FILE);
+        assert!(swift_bytes(&t, &rel).await == data, "{rel} in Swift");
+    }
+    eprintln!(
+        "4 mounts wrote {} files ({} MiB) in {written_in:?}; meanwhile the fifth listed {rounds} \
+         times and verified {seen} reads ({} MiB); complete listings {complete:?} after the \
+         writes, then {files} files ({} MiB) verified on the fifth mount",
+        WRITERS * (PER_WRITER + 1),
+        bytes >> 20,
+        seen_bytes >> 20,
+        bytes >> 20
+    );
+    drop(reader);
+    drop(writers);
+    remove(t).await;
+}
