@@ -6,7 +6,8 @@
 #   scripts/swift-node.sh start  object 2     # start it again; returns once /healthcheck is 200
 #   scripts/swift-node.sh status object 2     # exit 0 when it runs
 # SERVICE is object|container|account (the servers) or a daemon's name: object-replicator,
-# container-replicator, account-replicator, object-updater, container-updater.
+# container-replicator, account-replicator, object-updater, container-updater; or
+# `proxy 1` / `proxy 2` (proxy-server / proxy-server-r2, the same command lines as swift-up.sh).
 # The ports and node count come from $SWIFTMOUNT_LAB_ROOT/etc/lab.env (written by swift-up.sh),
 # so only SWIFTMOUNT_LAB_ROOT has to be set.
 set -euo pipefail
@@ -27,10 +28,16 @@ need_root
 [ $# = 3 ] || die "usage: $0 stop|kill|start|status SERVICE NODE"
 action=$1 svc=$2 n=$3
 case $svc in object|container|account) svc=$svc-server ;; esac
-case " $NODE_SERVICES " in *" $svc "*) ;; *) die "unknown service $svc (one of: $NODE_SERVICES)" ;; esac
-case $n in [1-9]) [ "$n" -le "$SWIFTMOUNT_LAB_NODES" ] || die "node $n: the cluster has $SWIFTMOUNT_LAB_NODES" ;;
-  *) die "node must be 1-$SWIFTMOUNT_LAB_NODES" ;; esac
-name=$svc-$n pidf=$LAB_RUN/$svc-$n.pid
+if [ "$svc" = proxy ]; then   # "proxy 1" = proxy-server (RegionOne), "proxy 2" = proxy-server-r2
+  case $n in 1) name=proxy-server port=$SWIFT_PROXY_PORT ;; 2) name=proxy-server-r2 port=$SWIFT_PROXY2_PORT ;;
+    *) die "proxy 1 or proxy 2" ;; esac
+else
+  case " $NODE_SERVICES " in *" $svc "*) ;; *) die "unknown service $svc (proxy or one of: $NODE_SERVICES)" ;; esac
+  case $n in [1-9]) [ "$n" -le "$SWIFTMOUNT_LAB_NODES" ] || die "node $n: the cluster has $SWIFTMOUNT_LAB_NODES" ;;
+    *) die "node must be 1-$SWIFTMOUNT_LAB_NODES" ;; esac
+  name=$svc-$n
+fi
+pidf=$LAB_RUN/$name.pid
 
 group_alive() {  # pgid: some process of the group is not a zombie
   local p
@@ -54,9 +61,15 @@ case $action in
     ;;
   start)
     STARTED=""
-    start_node_service "$svc" "$n"
     case $svc in
-      *-server) wait_http "http://$SWIFTMOUNT_LAB_HOST:$(node_port "${svc%%-*}" "$n")/healthcheck" 60 "$name" ;;
+      proxy)
+        start_service "$name" "$port" "$LAB_ETC/$name.conf $LAB_ETC/swift.conf" \
+          /usr/bin/swift-proxy-server "$LAB_ETC/$name.conf" -v
+        wait_http "http://$SWIFTMOUNT_LAB_HOST:$port/healthcheck" 60 "$name" ;;
+      *-server)
+        start_node_service "$svc" "$n"
+        wait_http "http://$SWIFTMOUNT_LAB_HOST:$(node_port "${svc%%-*}" "$n")/healthcheck" 60 "$name" ;;
+      *) start_node_service "$svc" "$n" ;;
     esac
     ;;
   *) die "usage: $0 stop|kill|start|status SERVICE NODE" ;;
