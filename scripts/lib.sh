@@ -97,3 +97,24 @@ wait_http() {  # url seconds name : wait for HTTP 200
   done
   die "$3 not ready after $2 s ($1 -> $code); see $LAB_LOG/"
 }
+
+# ---------------------------------------------------------------- cluster profile
+# SWIFTMOUNT_LAB_NODES=3: storage node N has its own device $LAB_ROOT/srv/nodeN/dN, its own
+# configs $LAB_ETC/{account,container,object}-server-N.conf and one PID file per service,
+# $LAB_RUN/<service>-N.pid (e.g. object-server-2.pid), so one server can be stopped alone.
+NODE_SERVICES="account-server container-server object-server object-replicator \
+container-replicator account-replicator object-updater container-updater"
+is_cluster() { [ "${SWIFTMOUNT_LAB_NODES:-1}" != 1 ]; }
+node_port() {  # kind(object|container|account) node
+  local off
+  case $1 in object) off=0 ;; container) off=1 ;; account) off=2 ;; *) die "node_port: $1" ;; esac
+  echo $(( SWIFT_NODE_BASE_PORT + 10 * $2 + off ))
+}
+node_dev() { echo "$SWIFTMOUNT_LAB_ROOT/srv/node$1/d$1"; }  # node
+# start_node_service service node: e.g. start_node_service object-server 2
+start_node_service() {
+  local svc=$1 n=$2 kind=${1%%-*} port=- conf
+  conf="$LAB_ETC/$kind-server-$n.conf"
+  case $svc in *-server) port=$(node_port "$kind" "$n") ;; esac
+  start_service "$svc-$n" "$port" "$conf $LAB_ETC/swift.conf" "/usr/bin/swift-$svc" "$conf" -v
+}

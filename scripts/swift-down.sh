@@ -23,16 +23,25 @@ for mp in "$LAB_MNT"/* "$SWIFTMOUNT_DEMO_MNT"; do
 done
 
 for s in mount-demo proxy-server proxy-server-r2 object-updater container-updater \
-         object-server container-server account-server keystone memcached; do
+         object-server container-server account-server; do
+  stop_service "$s"
+done
+# cluster profile: <service>-<node> of every node that has a PID file
+for f in "$LAB_RUN"/*-[0-9].pid; do
+  [ -e "$f" ] && stop_service "$(basename "$f" .pid)"
+done
+for s in keystone memcached; do
   stop_service "$s"
 done
 for f in "$LAB_RUN"/*.pid; do   # anything else we started (test helpers, ...)
   [ -e "$f" ] && stop_service "$(basename "$f" .pid)"
 done
 
-if mountpoint -q "$LAB_DEV" 2>/dev/null; then
-  umount "$LAB_DEV" && log "unmounted storage $LAB_DEV"
-fi
+for dev in "$LAB_DEV" "$SWIFTMOUNT_LAB_ROOT"/srv/node[0-9]/d[0-9]; do
+  if mountpoint -q "$dev" 2>/dev/null; then
+    umount "$dev" && log "unmounted storage $dev"
+  fi
+done
 
 if [ -n "$purge" ]; then
   root=$(realpath -m "$SWIFTMOUNT_LAB_ROOT")

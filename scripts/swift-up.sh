@@ -33,24 +33,25 @@ mkdir -p "$LAB_ETC/keystone" "$LAB_RUN" "$LAB_LOG" "$LAB_DEV" "$LAB_KS" "$LAB_MN
 # ------------------------------------------------------------------ 2. storage
 # Not a plain ext4 dir: ext4 holds only ~3.5 KiB of user xattrs per inode, objects with
 # near-max metadata then get 507 and the proxy error-limits the only device (503s for 60 s).
-if mountpoint -q "$LAB_DEV"; then
-  fs=$(stat -f -c %T "$LAB_DEV")
-  case "$SWIFTMOUNT_LAB_STORAGE:$fs" in
-    xfs:xfs|tmpfs:tmpfs) ;;
-    *) log "NOTE: storage is already mounted as $fs (requested $SWIFTMOUNT_LAB_STORAGE); run swift-down.sh first to switch" ;;
-  esac
-else
-  case "$SWIFTMOUNT_LAB_STORAGE" in
-    xfs)
-      img="$SWIFTMOUNT_LAB_ROOT/swift-disk.img"
-      if [ ! -f "$img" ]; then truncate -s "$SWIFTMOUNT_LAB_DISK_SIZE" "$img"; mkfs.xfs -q "$img"; fi
-      mount -o loop,noatime "$img" "$LAB_DEV" || die "loop mount of $img failed (no loop devices? try SWIFTMOUNT_LAB_STORAGE=tmpfs)" ;;
-    tmpfs)
-      mount -t tmpfs -o "size=$SWIFTMOUNT_LAB_DISK_SIZE,mode=755" swiftmount-lab "$LAB_DEV" ;;
-    *) die "SWIFTMOUNT_LAB_STORAGE must be xfs or tmpfs" ;;
-  esac
-  # tmpfs has user xattrs only since kernel 6.6: check that swift's metadata fits
-  $PY - "$LAB_DEV" <<'EOF' || die "$LAB_DEV cannot hold swift's xattrs; use SWIFTMOUNT_LAB_STORAGE=xfs"
+mount_storage() {  # device-dir image-file tmpfs-name
+  local dev=$1 img=$2 tag=$3 fs
+  if mountpoint -q "$dev"; then
+    fs=$(stat -f -c %T "$dev")
+    case "$SWIFTMOUNT_LAB_STORAGE:$fs" in
+      xfs:xfs|tmpfs:tmpfs) ;;
+      *) log "NOTE: storage is already mounted as $fs (requested $SWIFTMOUNT_LAB_STORAGE); run swift-down.sh first to switch" ;;
+    esac
+  else
+    case "$SWIFTMOUNT_LAB_STORAGE" in
+      xfs)
+        if [ ! -f "$img" ]; then truncate -s "$SWIFTMOUNT_LAB_DISK_SIZE" "$img"; mkfs.xfs -q "$img"; fi
+        mount -o loop,noatime "$img" "$dev" || die "loop mount of $img failed (no loop devices? try SWIFTMOUNT_LAB_STORAGE=tmpfs)" ;;
+      tmpfs)
+        mount -t tmpfs -o "size=$SWIFTMOUNT_LAB_DISK_SIZE,mode=755" "$tag" "$dev" ;;
+      *) die "SWIFTMOUNT_LAB_STORAGE must be xfs or tmpfs" ;;
+    esac
+    # tmpfs has user xattrs only since kernel 6.6: check that swift's metadata fits
+    $PY - "$dev" <<'EOF' || die "$dev cannot hold swift's xattrs; use SWIFTMOUNT_LAB_STORAGE=xfs"
 import os, sys
 p = os.path.join(sys.argv[1], ".xattr-probe"); open(p, "w").close()
 try:
@@ -58,7 +59,21 @@ try:
 finally:
     os.unlink(p)
 EOF
-  log "storage: $SWIFTMOUNT_LAB_STORAGE on $LAB_DEV"
+    log "storage: $SWIFTMOUNT_LAB_STORAGE on $dev"
+  fi
+}
+if is_cluster; then
+  case "$SWIFTMOUNT_LAB_NODES" in [3-9]) ;; *) die "SWIFTMOUNT_LAB_NODES must be 1 (single node) or 3-9" ;; esac
+  [ -e "$LAB_RUN/object-server.pid" ] && running object-server && \
+    die "the single-node profile is running under $SWIFTMOUNT_LAB_ROOT; run swift-down.sh first"
+  for n in $(seq "$SWIFTMOUNT_LAB_NODES"); do
+    mkdir -p "$(node_dev "$n")"
+    mount_storage "$(node_dev "$n")" "$SWIFTMOUNT_LAB_ROOT/swift-disk-$n.img" "swiftmount-lab-n$n"
+  done
+else
+  ls "$LAB_RUN"/object-server-[0-9]*.pid >/dev/null 2>&1 && \
+    die "the cluster profile is running under $SWIFTMOUNT_LAB_ROOT; run swift-down.sh first"
+  mount_storage "$LAB_DEV" "$SWIFTMOUNT_LAB_ROOT/swift-disk.img" swiftmount-lab
 fi
 
 # ------------------------------------------------------------------ 3. configs
@@ -109,6 +124,7 @@ recon_cache_path = $LAB_RUN
 $4
 EOF
 }
+if ! is_cluster; then
 server_conf account "$SWIFT_ACCOUNT_PORT" "" \
   "$(printf '[account-replicator]\n[account-auditor]\n[account-reaper]')" > "$LAB_ETC/account-server.conf"
 server_conf container "$SWIFT_CONTAINER_PORT" "allow_versions = true" \
@@ -117,6 +133,32 @@ server_conf container "$SWIFT_CONTAINER_PORT" "allow_versions = true" \
 server_conf object "$SWIFT_OBJECT_PORT" "" \
   "$(printf '[object-replicator]\n[object-reconstructor]\n[object-updater]\ninterval = 15\n[object-auditor]')" \
   > "$LAB_ETC/object-server.conf"
+else
+  # Cluster: one config per server and node, its own devices dir (one device dN), the
+  # daemons' recon cache under the root (their default is /var/cache/swift, shared).
+  # Objects replicate with ssync (over the object servers' own ports): no rsync daemon,
+  # whose port 873 would be shared by every lab on the machine.  The account/container
+  # replicators merge rows over HTTP (REPLICATE); a DB missing on a node entirely would
+  # need rsync, which the tests never cause (containers are made with all nodes up).
+  ri=$SWIFT_REPLICATOR_INTERVAL
+  for n in $(seq "$SWIFTMOUNT_LAB_NODES"); do
+    node_conf() {  # kind, then server_conf's arguments 3 and 4
+      server_conf "$1" "$(node_port "$1" "$n")" "$2" "$3" |
+        sed -e "s|^devices = .*|devices = $SWIFTMOUNT_LAB_ROOT/srv/node$n\nrecon_cache_path = $LAB_RUN/node$n|" \
+            -e "s|^recon_cache_path = $LAB_RUN\$|recon_cache_path = $LAB_RUN/node$n|"
+    }
+    mkdir -p "$LAB_RUN/node$n"
+    node_conf account "" \
+      "$(printf '[account-replicator]\ninterval = %s\n[account-auditor]\n[account-reaper]' "$ri")" \
+      > "$LAB_ETC/account-server-$n.conf"
+    node_conf container "allow_versions = true" \
+      "$(printf '[container-replicator]\ninterval = %s\n[container-updater]\ninterval = 5\n[container-auditor]\n[container-sync]\n[container-sharder]' "$ri")" \
+      > "$LAB_ETC/container-server-$n.conf"
+    node_conf object "" \
+      "$(printf '[object-replicator]\nsync_method = ssync\ninterval = %s\n[object-reconstructor]\n[object-updater]\ninterval = 5\n[object-auditor]' "$ri")" \
+      > "$LAB_ETC/object-server-$n.conf"
+  done
+fi
 
 proxy_conf() {  # port
   cat <<EOF
@@ -269,7 +311,42 @@ buffer-size = 65535
 add-header = Connection: close
 EOF
 
+if is_cluster; then
+  # what scripts/swift-node.sh and the cluster tests (tests/cluster.rs) read
+  cat > "$LAB_ETC/lab.env" <<EOF
+SWIFTMOUNT_LAB_NODES=$SWIFTMOUNT_LAB_NODES
+SWIFT_NODE_BASE_PORT=$SWIFT_NODE_BASE_PORT
+SWIFTMOUNT_LAB_HOST=$H
+SWIFT_PROXY_PORT=$SWIFT_PROXY_PORT
+SWIFT_PROXY2_PORT=$SWIFT_PROXY2_PORT
+KEYSTONE_PORT=$KEYSTONE_PORT
+MEMCACHED_PORT=$MEMCACHED_PORT
+SWIFTMOUNT_LAB_STORAGE=$SWIFTMOUNT_LAB_STORAGE
+EOF
+fi
+
 # ------------------------------------------------------------------ 4. rings (once)
+# the cluster profile's rings carry a signature (nodes, ports): built again when it changes,
+# and the single-node rings are built again after a cluster ran under the same root
+ring_sig=""
+is_cluster && ring_sig="nodes=$SWIFTMOUNT_LAB_NODES base=$SWIFT_NODE_BASE_PORT host=$H"
+if [ "$(cat "$LAB_ETC/rings.profile" 2>/dev/null)" != "$ring_sig" ]; then
+  rm -f "$LAB_ETC"/*.ring.gz
+fi
+if is_cluster && [ ! -f "$LAB_ETC/object.ring.gz" ]; then
+  t=$(date +%s%N)
+  for kind in object container account; do
+    b="$LAB_ETC/$kind.builder"
+    rm -f "$b" "$LAB_ETC/$kind.ring.gz"
+    swift-ring-builder "$b" create 10 3 1 >/dev/null
+    for n in $(seq "$SWIFTMOUNT_LAB_NODES"); do
+      swift-ring-builder "$b" add "r1z$n-$H:$(node_port "$kind" "$n")/d$n" 100 >/dev/null
+    done
+    swift-ring-builder "$b" rebalance >/dev/null || [ $? = 1 ]   # 1 = warning
+  done
+  echo "$ring_sig" > "$LAB_ETC/rings.profile"
+  log "rings built (3 replicas over $SWIFTMOUNT_LAB_NODES nodes in zones z1-z$SWIFTMOUNT_LAB_NODES, part power 10) in $(elapsed "$t")s"
+fi
 if [ ! -f "$LAB_ETC/object.ring.gz" ] || [ ! -f "$LAB_ETC/container.ring.gz" ] || [ ! -f "$LAB_ETC/account.ring.gz" ]; then
   t=$(date +%s%N)
   for kind in "object:$SWIFT_OBJECT_PORT" "container:$SWIFT_CONTAINER_PORT" "account:$SWIFT_ACCOUNT_PORT"; do
@@ -279,6 +356,7 @@ if [ ! -f "$LAB_ETC/object.ring.gz" ] || [ ! -f "$LAB_ETC/container.ring.gz" ] |
     swift-ring-builder "$b" add "r1z1-$H:${kind##*:}/d1" 100 >/dev/null
     swift-ring-builder "$b" rebalance >/dev/null || [ $? = 1 ]   # 1 = warning
   done
+  rm -f "$LAB_ETC/rings.profile"
   log "rings built (1 replica, part power 10) in $(elapsed "$t")s"
 fi
 
@@ -311,6 +389,11 @@ start_service keystone "$KEYSTONE_PORT" "$LAB_ETC/keystone/keystone.conf $LAB_ET
   /usr/bin/uwsgi --ini "$LAB_ETC/keystone/uwsgi.ini"
 
 # ------------------------------------------------------------------ 6. swift
+if is_cluster; then
+  for n in $(seq "$SWIFTMOUNT_LAB_NODES"); do
+    for svc in $NODE_SERVICES; do start_node_service "$svc" "$n"; done
+  done
+else
 for s in account container object; do
   port_var="SWIFT_${s^^}_PORT"
   start_service "$s-server" "${!port_var}" "$LAB_ETC/$s-server.conf $LAB_ETC/swift.conf" \
@@ -320,6 +403,7 @@ start_service container-updater - "$LAB_ETC/container-server.conf $LAB_ETC/swift
   /usr/bin/swift-container-updater "$LAB_ETC/container-server.conf" -v
 start_service object-updater - "$LAB_ETC/object-server.conf $LAB_ETC/swift.conf" \
   /usr/bin/swift-object-updater "$LAB_ETC/object-server.conf" -v
+fi
 start_service proxy-server "$SWIFT_PROXY_PORT" "$LAB_ETC/proxy-server.conf $LAB_ETC/swift.conf" \
   /usr/bin/swift-proxy-server "$LAB_ETC/proxy-server.conf" -v
 start_service proxy-server-r2 "$SWIFT_PROXY2_PORT" "$LAB_ETC/proxy-server-r2.conf $LAB_ETC/swift.conf" \
@@ -339,7 +423,14 @@ if [ "$(cat "$LAB_KS/.provisioned" 2>/dev/null)" != "$ph" ]; then
   echo "$ph" > "$LAB_KS/.provisioned"
   log "keystone provisioned in $(elapsed "$t")s: $(cat "$LAB_KS/ids.json")"
 fi
-for p in "$SWIFT_ACCOUNT_PORT" "$SWIFT_CONTAINER_PORT" "$SWIFT_OBJECT_PORT" "$SWIFT_PROXY_PORT" "$SWIFT_PROXY2_PORT"; do
+storage_ports="$SWIFT_ACCOUNT_PORT $SWIFT_CONTAINER_PORT $SWIFT_OBJECT_PORT"
+if is_cluster; then
+  storage_ports=""
+  for n in $(seq "$SWIFTMOUNT_LAB_NODES"); do
+    for kind in account container object; do storage_ports="$storage_ports $(node_port "$kind" "$n")"; done
+  done
+fi
+for p in $storage_ports "$SWIFT_PROXY_PORT" "$SWIFT_PROXY2_PORT"; do
   wait_http "http://$H:$p/healthcheck" 60 "swift :$p"
 done
 # end-to-end: proxy -> memcached -> account server (tempauth account autocreate)
@@ -348,13 +439,20 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Auth-User: test:tester' -H '
 [ "$code" = 200 ] || die "tempauth smoke test failed (HTTP $code)"
 if [ -n "$STARTED" ]; then log "services (re)started:$STARTED in $(elapsed "$t_svc")s"; fi
 
+data_dev=$LAB_DEV nodes_note=""
+if is_cluster; then
+  data_dev=$(node_dev 1)
+  nodes_note="
+  Storage nodes         : $SWIFTMOUNT_LAB_NODES (zones z1-z$SWIFTMOUNT_LAB_NODES, 3 replicas): node N object/container/account on :$(node_port object 1)+10*(N-1) / +1 / +2
+                          stop/kill/start one server: SWIFTMOUNT_LAB_ROOT=$SWIFTMOUNT_LAB_ROOT scripts/swift-node.sh kill object 2"
+fi
 cat <<EOF
-[swift-up] ready in $(elapsed)s  (storage $(stat -f -c %T "$LAB_DEV"), state $SWIFTMOUNT_LAB_ROOT, logs $LAB_LOG)
+[swift-up] ready in $(elapsed)s  (storage $(stat -f -c %T "$data_dev"), state $SWIFTMOUNT_LAB_ROOT, logs $LAB_LOG)
   Swift proxy RegionOne : http://$H:$SWIFT_PROXY_PORT   tempauth v1: http://$H:$SWIFT_PROXY_PORT/auth/v1.0
                           test:tester/testing  test:tester2/testing2  test2:tester2/testing2  admin:admin/admin
   Swift proxy RegionTwo : http://$H:$SWIFT_PROXY2_PORT
   Keystone v3           : http://$H:$KEYSTONE_PORT/v3   token lifetime ${KS_TOKEN_EXPIRATION}s
                           admin/$KS_ADMIN_PASSWORD (Default, project admin)   demo/$KS_DEMO_PASSWORD (Default, project demo)
                           labuser/$KS_LAB_PASSWORD, labadmin/$KS_LABADMIN_PASSWORD (domain labdomain, project labproject)
-  project ids           : $LAB_KS/ids.json
+  project ids           : $LAB_KS/ids.json$nodes_note
 EOF

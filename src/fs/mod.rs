@@ -369,7 +369,17 @@ impl SwiftFs {
             self.store.head_object(&self.container, &object),
             self.store.list_page(&self.container, &children)
         );
-        let below = !list?.is_empty();
+        let below = match list {
+            Ok(rows) => !rows.is_empty(),
+            // No listing (every container server down, say) but the object answered:
+            // it is what the HEAD says. (A folder of the same name would win, but
+            // cannot be seen now; without the object, nothing can be said: the error.)
+            Err(e) if head.is_ok() => {
+                log::debug!("lookup of {file_key}: the HEAD answers, the listing not: {e}");
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
         match head {
             // a marker of our own kind carries the folder's attributes
             Ok(info) if info.meta.directory => {

@@ -178,6 +178,8 @@ pub struct Model<T: Target> {
     verified: u64,
     large_left: usize,
     remounts: usize,
+    /// Whether a random step may remount (off: the soak samples one process's memory).
+    random_remounts: bool,
 }
 
 impl<T: Target> Model<T> {
@@ -205,19 +207,36 @@ impl<T: Target> Model<T> {
             verified: 0,
             large_left: large.count,
             remounts: 0,
+            random_remounts: true,
         }
+    }
+
+    /// No remounts among the random operations (the kernel's caches are still dropped
+    /// now and then); the final one of a run stays.
+    pub fn without_random_remounts(mut self) -> Self {
+        self.random_remounts = false;
+        self
     }
 
     /// `ops` random operations, then everything closed, a remount and a full
     /// comparison.
     pub fn run(&mut self, ops: usize) -> Report {
+        self.run_while(|step| step < ops)
+    }
+
+    /// Random operations while `go(step)` says so (the soak runs for a time), then
+    /// everything closed, a remount and a full comparison.
+    pub fn run_while(&mut self, mut go: impl FnMut(usize) -> bool) -> Report {
         let start = Instant::now();
-        for step in 0..ops {
+        let mut ops = 0;
+        while go(ops) {
+            let step = ops;
             self.step = step;
             self.step_once();
             if step % FULL_EVERY == FULL_EVERY - 1 {
                 self.full_compare("periodic");
             }
+            ops += 1;
         }
         self.step = ops;
         self.log("final", "close everything, remount, compare".into());
@@ -905,7 +924,8 @@ impl<T: Target> Model<T> {
             94..=100 if !crowded => self.op_mkdir(&dirs),
             94..=100 => self.op_unlink(&files, &dirs),
             101..=106 => self.op_rmdir(&files, &dirs),
-            107 => self.op_remount(),
+            107 if self.random_remounts => self.op_remount(),
+            107 => self.op_drop_caches(),
             108..=109 => self.op_drop_caches(),
             _ => self.op_path_read(&files, &dirs),
         }
