@@ -297,6 +297,9 @@ impl SwiftFs {
     /// A lookup answered from memory, when the parent's listing is cached: `None`
     /// means Swift must be asked ([`Self::lookup`]).
     pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<Attr, FsError>> {
+        if name.len() > NAME_MAX {
+            return Some(Err(FsError::NameTooLong));
+        }
         let snap = self.dirs.get_fresh(parent)?;
         let name = name.to_str()?;
         // a miss is counted by the lookup that follows it

@@ -756,3 +756,14 @@ async fn metrics_follow_markers_open_files_and_the_listing_cache() {
     f.close(w, WRITER).await.unwrap();
     assert_eq!(f.metric("swiftmount_open_files"), 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_too_long_is_enametoolong_from_a_cached_listing_too() {
+    let f = fixture().await;
+    f.names(ROOT_INO).await;
+    let long = "n".repeat(NAME_MAX + 1);
+    let cached = f.fs.lookup_cached(ROOT_INO, OsStr::new(&long));
+    assert_eq!(cached.unwrap().unwrap_err().errno(), libc::ENAMETOOLONG);
+    let asked = f.fs.lookup(ROOT_INO, OsStr::new(&long)).await;
+    assert_eq!(asked.unwrap_err().errno(), libc::ENAMETOOLONG);
+}
