@@ -181,6 +181,11 @@ fn file_type(k: NodeKind) -> FileType {
     }
 }
 
+/// Answers lookup, mkdir, symlink and mknod: the entry the kernel now holds.
+fn reply_entry(fs: &SwiftFs, reply: ReplyEntry, attr: Attr) {
+    reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0))
+}
+
 /// Answers a request that asks for a variable-size value (`getxattr`, `listxattr`):
 /// its size when asked with 0, else the value if it fits.
 fn reply_sized(reply: ReplyXattr, size: u32, value: &[u8]) {
@@ -237,7 +242,7 @@ impl Filesystem for FuseAdapter {
             parent.0,
             reply,
             |fs| async move { fs.lookup(parent.0, &name).await },
-            |fs, reply, attr| reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0)),
+            reply_entry,
         );
     }
 
@@ -307,7 +312,7 @@ impl Filesystem for FuseAdapter {
             parent.0,
             reply,
             |fs| async move { fs.mkdir(parent.0, &name, mode & !umask, who).await },
-            |fs, reply, attr| reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0)),
+            reply_entry,
         );
     }
 
@@ -621,7 +626,7 @@ impl Filesystem for FuseAdapter {
             parent.0,
             reply,
             |fs| async move { fs.symlink(parent.0, &name, &target, who).await },
-            |fs, reply, attr| reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0)),
+            reply_entry,
         );
     }
 
@@ -652,7 +657,7 @@ impl Filesystem for FuseAdapter {
             parent.0,
             reply,
             |fs| async move { fs.mknod(parent.0, &name, mode & !umask, who).await },
-            |fs, reply, attr| reply.entry(&fs.attr_ttl(), &file_attr(&attr), Generation(0)),
+            reply_entry,
         );
     }
 
