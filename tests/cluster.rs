@@ -1200,14 +1200,14 @@ fn logins_of(pid: u32) -> usize {
 /// The soak: the model test's random operations on two mounts (each on its own
 /// prefix of one container, each against its own local directory) for
 /// `SWIFTMOUNT_SOAK_SECS` (default 180; 3600 on demand), with faults on a schedule
-/// (`SWIFTMOUNT_SOAK_FAULTS`, a comma-separated list, default `proxy`): every minute
+/// (`SWIFTMOUNT_SOAK_FAULTS`, a comma-separated list, default `proxy,kill`): every minute
 /// the RegionOne proxy the mounts use is restarted (`proxy`, at 15 s), and one object
 /// server is SIGKILLed (`kill`, at 35 s, a different node each time) and started again
 /// (at 50 s); Keystone tokens live 60 s in the test stack, so each mount logs in again
-/// about once a minute. (`kill` is not in the default: a kill in the middle of a
-/// DELETE or PUT loses that request's update of one container replica until the next
-/// container replication pass, and the mount's listing after its TTL then shows its own
-/// unlink or rename undone — the bug this soak found, see docs/SEMANTICS.md.) Every result and every byte the mounts return must match the
+/// about once a minute. (A kill in the middle of a DELETE or PUT loses that request's
+/// update of one container replica until the next container replication pass: the
+/// mount must not show its own unlink or rename undone in the meantime — the bug this
+/// soak found, see docs/SEMANTICS.md.) Every result and every byte the mounts return must match the
 /// local directories (the model compares them after each operation, in full every 25
 /// and after the final remount); each mount's RSS, sampled every 10 s, must stay below
 /// 128 MiB, and in soaks of 20 minutes or more within 10 % of its peak during the
@@ -1313,7 +1313,7 @@ fn soak(c: &Cluster, container: &str, secs: u64, seed: u64) {
         }
         true
     };
-    let faults = lab::env_or("SWIFTMOUNT_SOAK_FAULTS", "proxy");
+    let faults = lab::env_or("SWIFTMOUNT_SOAK_FAULTS", "proxy,kill");
     let enabled = |f: &str| faults.split(',').any(|x| x.trim() == f);
     'faults: for cycle in 0.. {
         for (s, fault) in [(15, "proxy"), (35, "kill"), (50, "start")] {

@@ -127,6 +127,8 @@ impl SwiftFs {
                 Ok(()) | Err(FsError::Swift(SwiftError::NotFound(_))) => {}
                 Err(e) => return Err(e),
             }
+            let etag = inode.with_state(|s| s.etag.clone());
+            self.recent.removed(&self.inodes.key(&inode), etag);
         }
         self.forget_child(&parent, name);
         Ok(())
@@ -163,9 +165,14 @@ impl SwiftFs {
         // The kernel holds the parent's lock until mkdir answers: answering after the
         // PUT made `restic init` (256 folders) wait for 256 round trips in a row.
         let (store, container) = (self.store.clone(), self.container.clone());
-        self.pending_dirs.start(inode.clone(), key, async move {
-            store_marker(&*store, &container, &marker, &meta).await
-        });
+        let (recent, made) = (self.recent.clone(), inode.clone());
+        self.pending_dirs
+            .start(inode.clone(), key.clone(), async move {
+                store_marker(&*store, &container, &marker, &meta).await?;
+                // listed as pending until now; a lagging listing must not lose it after
+                recent.stored(&key, &made);
+                Ok(())
+            });
         let child = inode.clone();
         self.dirs.patch(parent.ino, |e| {
             e.insert(name.to_string(), child);
@@ -223,6 +230,7 @@ impl SwiftFs {
         {
             self.store.delete_object(&self.container, &without).await?;
         }
+        self.recent.removed(&key, None);
         self.dirs.invalidate(dir.ino);
         self.forget_child(&parent, name);
         Ok(())
@@ -396,6 +404,7 @@ impl SwiftFs {
             // the replaced file's open handles keep their own copy, never uploaded
             open.detach().await?;
         }
+        let old_key = self.inodes.key(&source);
         match source.kind {
             NodeKind::File | NodeKind::Symlink | NodeKind::Fifo | NodeKind::Socket => {
                 self.rename_file(&source, &new_parent, new_name, target.as_deref())
@@ -416,6 +425,12 @@ impl SwiftFs {
             }
         }
         self.inodes.rename(&source, &new_parent, new_name);
+        let etag = match source.kind {
+            NodeKind::Dir => None,
+            _ => source.with_state(|s| s.etag.clone()),
+        };
+        self.recent.removed(&old_key, etag);
+        self.recent.stored(&self.inodes.key(&source), &source);
         let moved = source.clone();
         self.dirs.patch(new_parent.ino, |e| {
             e.insert(new_name.to_string(), moved);

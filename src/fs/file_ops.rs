@@ -295,7 +295,9 @@ impl SwiftFs {
 
     async fn store_content(&self, file: &OpenFile) -> Result<(), FsError> {
         if let Some(c) = file.commit().await? {
-            log::debug!("stored {} ({} bytes)", self.inodes.key(&file.inode), c.size);
+            let key = self.inodes.key(&file.inode);
+            log::debug!("stored {key} ({} bytes)", c.size);
+            self.recent.stored(&key, &file.inode);
         }
         Ok(())
     }

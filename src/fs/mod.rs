@@ -15,6 +15,7 @@ mod listing;
 mod open_files;
 mod pending_dirs;
 mod reader;
+mod recent_changes;
 mod special_ops;
 mod writer;
 mod xattr_ops;
@@ -36,6 +37,7 @@ use inode::{Inode, InodeTable};
 use listing::{EntryKind, NAME_MAX, entries_from_rows};
 use open_files::OpenFiles;
 use pending_dirs::PendingDirs;
+use recent_changes::RecentChanges;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -137,6 +139,8 @@ pub struct SwiftFs {
     open_files: OpenFiles,
     /// Folders made through the mount whose marker is not stored yet: the one owner.
     pending_dirs: PendingDirs,
+    /// Names we removed or stored lately, laid over listings that lag behind.
+    recent: Arc<RecentChanges>,
     metrics: Arc<Metrics>,
 }
 
@@ -179,6 +183,7 @@ impl SwiftFs {
             handles: Handles::default(),
             open_files: OpenFiles::new(metrics.clone()),
             pending_dirs: PendingDirs::new(metrics.clone()),
+            recent: Arc::default(),
             metrics,
         }
     }
@@ -372,6 +377,13 @@ impl SwiftFs {
             self.store.head_object(&self.container, &object),
             self.store.list_page(&self.container, &children)
         );
+        // a lagging replica may still answer for what we deleted
+        let head = match head {
+            Ok(info) if self.recent.is_removed(&file_key, info.etag.as_deref()) => {
+                Err(SwiftError::NotFound(file_key.clone()))
+            }
+            head => head,
+        };
         let below = match list {
             Ok(rows) => !rows.is_empty(),
             // No listing (every container server down, say) but the object answered:
@@ -383,6 +395,7 @@ impl SwiftFs {
             }
             Err(e) => return Err(e.into()),
         };
+        let below = below && !self.recent.is_removed(&format!("{file_key}/"), None);
         match head {
             // a marker of our own kind carries the folder's attributes
             Ok(info) if info.meta.directory => {
@@ -398,7 +411,12 @@ impl SwiftFs {
                 inode.offer_head();
                 Ok(inode)
             }
-            Err(SwiftError::NotFound(_)) => Err(FsError::NotFound),
+            Err(SwiftError::NotFound(_)) => {
+                // stored by us, and a lagging replica does not know it yet
+                let ours = self.recent.stored_inode(&file_key);
+                ours.or_else(|| self.recent.stored_inode(&format!("{file_key}/")))
+                    .ok_or(FsError::NotFound)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -421,7 +439,8 @@ impl SwiftFs {
         let mut pending = self.pending_dirs.in_folder(dir.ino);
         let started = Instant::now();
         let rows = self.store.list_all(&self.container, &query).await?;
-        let (entries, hidden) = entries_from_rows(&key, &rows);
+        let (mut entries, hidden) = entries_from_rows(&key, &rows);
+        let ours = self.recent.overlay(&key, &mut entries);
         log::debug!(
             "listed {}/{key}: {} rows, {} entries, {hidden} hidden, in {:?}",
             self.container,
@@ -448,6 +467,7 @@ impl SwiftFs {
                 (name, inode)
             })
             .collect();
+        entries.extend(ours.stored);
         for f in self.open_files.unstored_in(dir.ino) {
             entries.entry(f.inode.name()).or_insert(f.inode.clone());
         }

@@ -63,6 +63,10 @@ async fn fixture() -> Fixture {
 impl Fixture {
     /// A new mount of the same container: it knows only what Swift holds.
     fn remount(&self) -> SwiftFs {
+        self.remount_with(self.config.clone())
+    }
+
+    fn remount_with(&self, config: FsConfig) -> SwiftFs {
         let location = Location {
             container: self.container.clone(),
             prefix: String::new(),
@@ -70,7 +74,7 @@ impl Fixture {
         SwiftFs::new(
             self.faults.clone(),
             location,
-            self.config.clone(),
+            config,
             Arc::new(Metrics::default()),
         )
     }
@@ -766,4 +770,109 @@ async fn a_name_too_long_is_enametoolong_from_a_cached_listing_too() {
     assert_eq!(cached.unwrap().unwrap_err().errno(), libc::ENAMETOOLONG);
     let asked = f.fs.lookup(ROOT_INO, OsStr::new(&long)).await;
     assert_eq!(asked.unwrap_err().errno(), libc::ENAMETOOLONG);
+}
+
+/// A listing of the root as Swift holds it now, rows and all.
+async fn root_rows(f: &Fixture) -> Vec<crate::swift::ListEntry> {
+    let query = ListQuery {
+        delimiter: Some('/'),
+        ..ListQuery::default()
+    };
+    f.memory.list_page(&f.container, &query).await.unwrap()
+}
+
+/// A cluster whose container replica missed the mount's own updates (its object
+/// server died before sending them) lists the old rows; the mount lists every time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
+    let f = fixture().await;
+    let fs = f.remount_with(FsConfig {
+        dir_cache_ttl: Duration::ZERO,
+        ..f.config.clone()
+    });
+    for name in ["keep", "gone", "old"] {
+        let (attr, opened) = fs
+            .create(ROOT_INO, OsStr::new(name), true, WRITER, 0o644, OWNER)
+            .await
+            .unwrap();
+        fs.write(opened.fh, 0, bytes(100, attr.ino as u8))
+            .await
+            .unwrap();
+        fs.flush(opened.fh, WRITER).await.unwrap();
+        fs.release(opened.fh).await;
+    }
+    let before = root_rows(&f).await;
+    let root_names = |rows: &[crate::swift::ListEntry]| -> Vec<String> {
+        rows.iter()
+            .filter_map(|r| match r {
+                crate::swift::ListEntry::Object(o) => Some(o.name.clone()),
+                crate::swift::ListEntry::Subdir { .. } => None,
+            })
+            .collect()
+    };
+    assert_eq!(root_names(&before), ["gone", "keep", "old"]);
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(before.clone())).times(u64::MAX));
+
+    fs.unlink(ROOT_INO, OsStr::new("gone")).await.unwrap();
+    fs.rename(
+        ROOT_INO,
+        OsStr::new("old"),
+        ROOT_INO,
+        OsStr::new("new"),
+        false,
+    )
+    .await
+    .unwrap();
+    let (_, opened) = fs
+        .create(ROOT_INO, OsStr::new("fresh"), true, WRITER, 0o644, OWNER)
+        .await
+        .unwrap();
+    fs.write(opened.fh, 0, bytes(7, 7)).await.unwrap();
+    fs.flush(opened.fh, WRITER).await.unwrap();
+    fs.release(opened.fh).await;
+    fs.mkdir(ROOT_INO, OsStr::new("made"), 0o755, OWNER)
+        .await
+        .unwrap();
+    fs.store_pending_dirs(Duration::from_secs(10)).await;
+
+    let sizes = |l: std::collections::BTreeMap<String, Attr>| -> Vec<(String, u64)> {
+        l.into_iter().map(|(n, a)| (n, a.size)).collect()
+    };
+    assert_eq!(
+        sizes(listed(&fs).await),
+        [
+            ("fresh".to_string(), 7),
+            ("keep".to_string(), 100),
+            ("made".to_string(), 0),
+            ("new".to_string(), 100),
+        ],
+        "the stale listing still had gone and old, and not fresh, made or new"
+    );
+    assert!(matches!(
+        fs.lookup(ROOT_INO, OsStr::new("gone")).await,
+        Err(FsError::NotFound)
+    ));
+    // a mount that made none of these changes lists what the lagging replica says
+    assert_eq!(
+        listed(&f.remount()).await.len(),
+        3,
+        "the fault must show the old rows"
+    );
+
+    // another writer stores "gone" again: a version we did not delete is shown
+    f.faults.clear();
+    let mut newer = before.clone();
+    for row in &mut newer {
+        if let crate::swift::ListEntry::Object(o) = row
+            && o.name == "gone"
+        {
+            o.hash = "another-writers-version".into();
+            o.bytes = 5;
+        }
+    }
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(newer)).times(u64::MAX));
+    let names: Vec<String> = listed(&fs).await.into_keys().collect();
+    assert_eq!(names, ["fresh", "gone", "keep", "made", "new"]);
 }

@@ -81,6 +81,10 @@ pub enum Effect {
     CutBody { after: u64 },
     /// The request waits this long before it goes on.
     Delay(Duration),
+    /// A listing page answers with those of these rows under its prefix instead of
+    /// the store's: a container replica that missed updates. Other requests go on
+    /// untouched.
+    Rows(Vec<ListEntry>),
 }
 
 /// When and how often an [`Effect`] applies.
@@ -194,7 +198,7 @@ async fn apply<T>(
     call: impl Future<Output = Result<T, SwiftError>>,
 ) -> Result<T, SwiftError> {
     match effect {
-        None => call.await,
+        None | Some(Effect::Rows(_)) => call.await,
         Some(Effect::Status(status)) => Err(refused(op, what, status)),
         Some(Effect::LostAnswer | Effect::CutBody { .. }) => {
             // whatever the store answered, it never reaches the caller
@@ -306,8 +310,16 @@ impl ObjectStore for FaultStore {
     ) -> Result<Vec<ListEntry>, SwiftError> {
         let prefix = q.prefix.as_deref().unwrap_or_default();
         let call = self.inner.list_page(c, q);
-        self.run(Op::List, format!("container {c}"), &[prefix], call)
-            .await
+        match self.take(Op::List, &[prefix]) {
+            Some(Effect::Rows(rows)) => Ok(rows
+                .into_iter()
+                .filter(|r| match r {
+                    ListEntry::Object(o) => o.name.starts_with(prefix),
+                    ListEntry::Subdir { subdir } => subdir.starts_with(prefix),
+                })
+                .collect()),
+            effect => apply(effect, Op::List, format!("container {c}"), call).await,
+        }
     }
 
     fn page_size(&self) -> u32 {

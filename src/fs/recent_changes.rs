@@ -1,0 +1,209 @@
+//! The mount's own recent changes to names, laid over listings: the one owner of
+//! "this name was just removed, or just stored, by us".
+//!
+//! Swift updates container listings after the object write, and on a cluster each
+//! container replica gets its own update. When an object server dies with updates it
+//! has not sent, a replica lists what was there before until the replicators merge it
+//! with the others (a pass or two), and the proxy picks a replica at random for each
+//! listing. So right after `rm f` a listing may still show `f`, and right after a
+//! create or rename it may miss the new name. For [`KEEP`] after a change the mount
+//! trusts its own change over such a listing, unless the listing shows a version the
+//! mount did not see (another writer's): see docs/SEMANTICS.md, "Consistency with
+//! other writers".
+
+use super::inode::Inode;
+use super::listing::EntryKind;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a change outweighs listings that contradict it: several container
+/// replication passes (30 s each by default) and the walk through the partitions.
+const KEEP: Duration = Duration::from_secs(120);
+
+/// Changes remembered at most; the oldest go first (a bulk delete of a big tree
+/// must not pin memory).
+const MAX_CHANGES: usize = 50_000;
+
+#[derive(Clone, Debug)]
+enum Change {
+    /// Deleted by us; `etag` is the version we deleted (none for a folder).
+    Removed { etag: Option<String> },
+    /// Stored (or made, for a folder) by us: this inode is what the name holds.
+    Stored { inode: Arc<Inode> },
+}
+
+#[derive(Debug)]
+struct Record {
+    at: Instant,
+    change: Change,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Folder key (as listed: `""` or ending in `/`) → name → its latest change.
+    by_dir: HashMap<String, HashMap<String, Record>>,
+    /// Every change in the order made, to expire them (stale ones are skipped).
+    order: VecDeque<(Instant, String, String)>,
+}
+
+impl Inner {
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, _, _)) = self.order.front() {
+            if now.duration_since(*at) < KEEP && self.order.len() <= MAX_CHANGES {
+                break;
+            }
+            let (at, dir, name) = self.order.pop_front().expect("front checked");
+            if let Some(names) = self.by_dir.get_mut(&dir) {
+                // only if no newer change to the name came since
+                if names.get(&name).is_some_and(|r| r.at == at) {
+                    names.remove(&name);
+                }
+                if names.is_empty() {
+                    self.by_dir.remove(&dir);
+                }
+            }
+        }
+    }
+}
+
+/// What a listing of one folder must change to agree with our recent changes.
+pub struct Overlay {
+    /// Stored by us and missing from (or older in) the listing: shown as they are.
+    pub stored: Vec<(String, Arc<Inode>)>,
+}
+
+#[derive(Default)]
+pub struct RecentChanges {
+    inner: Mutex<Inner>,
+}
+
+/// Splits a file's object name or a folder's key into its folder's key and its name.
+fn split(key: &str) -> (&str, &str) {
+    let trimmed = key.strip_suffix('/').unwrap_or(key);
+    match trimmed.rfind('/') {
+        Some(i) => (&key[..=i], &trimmed[i + 1..]),
+        None => ("", trimmed),
+    }
+}
+
+impl RecentChanges {
+    fn record(&self, key: &str, change: Change) {
+        let (dir, name) = split(key);
+        let now = Instant::now();
+        let mut inner = self.inner.lock().expect("recent changes");
+        inner.expire(now);
+        inner
+            .by_dir
+            .entry(dir.to_string())
+            .or_default()
+            .insert(name.to_string(), Record { at: now, change });
+        inner
+            .order
+            .push_back((now, dir.to_string(), name.to_string()));
+    }
+
+    /// `key` (an object name, or a folder's key ending in `/`) was deleted by us;
+    /// `etag` is the version deleted, when known.
+    pub fn removed(&self, key: &str, etag: Option<String>) {
+        self.record(key, Change::Removed { etag });
+    }
+
+    /// `key` now holds what `inode` says: we stored it, or made the folder.
+    pub fn stored(&self, key: &str, inode: &Arc<Inode>) {
+        self.record(
+            key,
+            Change::Stored {
+                inode: inode.clone(),
+            },
+        );
+    }
+
+    /// Lays our changes over the entries a listing of folder `dir_key` gave:
+    /// names we removed go (unless another version was stored since), and names we
+    /// stored are taken from us (the caller adds `stored`; their rows are dropped so
+    /// that a stale row cannot turn our attributes back).
+    pub fn overlay(&self, dir_key: &str, entries: &mut BTreeMap<String, EntryKind>) -> Overlay {
+        let mut inner = self.inner.lock().expect("recent changes");
+        inner.expire(Instant::now());
+        let mut stored = Vec::new();
+        let Some(names) = inner.by_dir.get(dir_key) else {
+            return Overlay { stored };
+        };
+        for (name, record) in names {
+            match &record.change {
+                Change::Removed { etag } => {
+                    let stale = match (entries.get(name), etag) {
+                        (None, _) => false,
+                        // the version we deleted: a replica that missed the delete
+                        (Some(EntryKind::File(row)), Some(etag)) => row.etag == *etag,
+                        (Some(EntryKind::File(_)), None) => true,
+                        (Some(EntryKind::Dir { .. }), _) => true,
+                    };
+                    if stale {
+                        log::debug!("listing of {dir_key:?} still shows {name:?}, deleted by us");
+                        entries.remove(name);
+                    }
+                }
+                Change::Stored { inode } => {
+                    let ours = inode.with_state(|s| s.etag.clone());
+                    let agrees = match entries.get(name) {
+                        Some(EntryKind::File(row)) => ours.as_deref() == Some(row.etag.as_str()),
+                        Some(EntryKind::Dir { .. }) => inode.kind == super::NodeKind::Dir,
+                        None => false,
+                    };
+                    if !agrees {
+                        log::debug!("listing of {dir_key:?} misses our {name:?}: shown as stored");
+                        entries.remove(name);
+                        stored.push((name.clone(), inode.clone()));
+                    }
+                }
+            }
+        }
+        Overlay { stored }
+    }
+
+    /// Whether what Swift shows under `key` is what we deleted: the version with
+    /// `etag` of a file, or (`etag` `None`, a folder's key) a folder we removed.
+    /// Then the name is gone, whatever a lagging replica says.
+    pub fn is_removed(&self, key: &str, etag: Option<&str>) -> bool {
+        let (dir, name) = split(key);
+        let mut inner = self.inner.lock().expect("recent changes");
+        inner.expire(Instant::now());
+        match inner.by_dir.get(dir).and_then(|n| n.get(name)) {
+            Some(Record {
+                change: Change::Removed { etag: removed },
+                ..
+            }) => match (removed, etag) {
+                (Some(r), Some(e)) => r == e,
+                (None, _) => true,
+                (Some(_), None) => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// What we stored under `key`, if it was us, lately.
+    pub fn stored_inode(&self, key: &str) -> Option<Arc<Inode>> {
+        let (dir, name) = split(key);
+        let mut inner = self.inner.lock().expect("recent changes");
+        inner.expire(Instant::now());
+        match &inner.by_dir.get(dir)?.get(name)?.change {
+            Change::Stored { inode } => Some(inode.clone()),
+            Change::Removed { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_split_into_folder_and_name() {
+        assert_eq!(split("a"), ("", "a"));
+        assert_eq!(split("p/a"), ("p/", "a"));
+        assert_eq!(split("p/q/"), ("p/", "q"));
+        assert_eq!(split("q/"), ("", "q"));
+    }
+}
