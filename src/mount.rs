@@ -100,14 +100,15 @@ fn check_cache_dir(dir: &Path) -> Result<PathBuf, MountError> {
     Ok(dir.to_path_buf())
 }
 
-/// The cluster's limits on metadata, from its `/info`; Swift's defaults when it
-/// does not tell (the mount works either way, xattrs then fail at Swift's own limits).
-async fn meta_limits(client: &SwiftClient) -> MetaLimits {
+/// The cluster's limits on metadata, and whether it offers symlinks, from its
+/// `/info`; Swift's defaults and no symlinks when it does not tell (the mount works
+/// either way: xattrs then fail at Swift's own limits, links are plain objects).
+async fn cluster_features(client: &SwiftClient) -> (MetaLimits, bool) {
     match client.cluster_info().await {
-        Ok(info) => MetaLimits::from_info(&info.swift),
+        Ok(info) => (MetaLimits::from_info(&info.swift), info.symlink.is_some()),
         Err(e) => {
             log::info!("no /info from the cluster ({e}): Swift's default metadata limits");
-            MetaLimits::default()
+            (MetaLimits::default(), false)
         }
     }
 }
@@ -159,6 +160,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         metrics.clone(),
     )?);
     let opts = &args.options;
+    let (meta_limits, swift_symlinks) = runtime.block_on(cluster_features(&client));
     let config = FsConfig {
         // SAFETY: getuid/getgid cannot fail and touch no memory.
         uid: opts.uid.unwrap_or_else(|| unsafe { libc::getuid() }),
@@ -177,7 +179,8 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         )?,
         cache_dir: check_cache_dir(&opts.cache_dir)?,
         ignore_stored_perms: opts.ignore_stored_perms,
-        meta_limits: runtime.block_on(meta_limits(&client)),
+        meta_limits,
+        swift_symlinks,
     };
     let container = location.container.to_string();
     let prefix = location.prefix.clone();

@@ -459,3 +459,64 @@ async fn user_xattrs_within_swifts_limits_and_clear_errors_beyond() {
     drop(m);
     t.cleanup().await;
 }
+
+/// What a plain Swift client reads under `name`: a GET that follows Swift symlinks.
+async fn followed(t: &TestContainer, name: &str) -> Vec<u8> {
+    use futures::StreamExt;
+    use swiftmount::swift::ObjectStore;
+    let mut got = t
+        .client
+        .get_object(&t.name, &lab::obj(name), None, None)
+        .await
+        .unwrap_or_else(|e| panic!("GET {name}: {e}"));
+    let mut body = Vec::new();
+    while let Some(chunk) = got.body.next().await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn links_within_the_mount_are_swift_symlinks_other_clients_follow() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "px-swiftlink").await;
+    let m = Mount::new(t.name.as_str(), &[]);
+    fs::create_dir(m.join("d")).unwrap();
+    fs::write(m.join("d/target.txt"), b"the target\n").unwrap();
+    symlink("target.txt", m.join("d/near")).unwrap();
+    symlink("../d/./target.txt", m.join("d/round")).unwrap();
+    symlink("/etc/hostname", m.join("abs")).unwrap();
+    assert_eq!(followed(&t, "d/near").await, b"the target\n");
+    assert_eq!(followed(&t, "d/round").await, b"the target\n");
+    assert_eq!(
+        followed(&t, "abs").await,
+        b"/etc/hostname",
+        "a link out of the mount is an object holding its target"
+    );
+    // a rename moves the link, not a copy of its target; lutimes rewrites the link
+    fs::rename(m.join("d/near"), m.join("d/moved")).unwrap();
+    set_mtime(&m.join("d/moved"), 1_500_000_000);
+    fs::write(m.join("d/target.txt"), b"version 2\n").unwrap();
+    assert_eq!(followed(&t, "d/moved").await, b"version 2\n");
+    drop(m);
+
+    let m = Mount::new(t.name.as_str(), &[]);
+    assert_eq!(
+        fs::read_link(m.join("d/moved")).unwrap(),
+        Path::new("target.txt")
+    );
+    assert_eq!(
+        fs::read_link(m.join("d/round")).unwrap(),
+        Path::new("../d/./target.txt"),
+        "the exact target string, not Swift's"
+    );
+    let meta = fs::symlink_metadata(m.join("d/moved")).unwrap();
+    assert!(meta.file_type().is_symlink());
+    assert_eq!(meta.len(), "target.txt".len() as u64);
+    assert_eq!(
+        meta.modified().unwrap(),
+        SystemTime::UNIX_EPOCH + Duration::new(1_500_000_000, 123_456_789)
+    );
+    assert_eq!(fs::read(m.join("d/moved")).unwrap(), b"version 2\n");
+    drop(m);
+    t.cleanup().await;
+}

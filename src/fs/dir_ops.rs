@@ -98,15 +98,17 @@ impl SwiftFs {
         self.handles.remove(fh);
     }
 
-    /// Deletes an object; a large object goes with its segments.
-    async fn delete_object(&self, inode: &Inode) -> Result<(), FsError> {
+    /// Deletes an object; a large object goes with its segments. Returns the ETag
+    /// listings show for the version deleted (unknown for a large object: listings
+    /// show its manifest's).
+    async fn delete_object(&self, inode: &Inode) -> Result<Option<String>, FsError> {
         let object = self.object_name(inode)?;
         let info = self.store.head_object(&self.container, &object).await?;
         match info.manifest {
             Some(Manifest::Slo) => self.store.delete_slo(&self.container, &object).await?,
             _ => self.store.delete_object(&self.container, &object).await?,
         }
-        Ok(())
+        Ok(info.etag.filter(|_| info.manifest.is_none()))
     }
 
     pub async fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), FsError> {
@@ -123,11 +125,11 @@ impl SwiftFs {
             open.detach().await?;
         }
         if stored {
-            match self.delete_object(&inode).await {
-                Ok(()) | Err(FsError::Swift(SwiftError::NotFound(_))) => {}
+            let etag = match self.delete_object(&inode).await {
+                Ok(etag) => etag,
+                Err(FsError::Swift(SwiftError::NotFound(_))) => None,
                 Err(e) => return Err(e),
-            }
-            let etag = inode.with_state(|s| s.etag.clone());
+            };
             self.recent.removed(&self.inodes.key(&inode), etag);
         }
         self.forget_child(&parent, name);
@@ -405,16 +407,18 @@ impl SwiftFs {
             open.detach().await?;
         }
         let old_key = self.inodes.key(&source);
-        match source.kind {
+        // the ETag listings show for the name left behind (none for a folder)
+        let left = match source.kind {
             NodeKind::File | NodeKind::Symlink | NodeKind::Fifo | NodeKind::Socket => {
                 self.rename_file(&source, &new_parent, new_name, target.as_deref())
                     .await?
             }
             NodeKind::Dir => {
                 self.rename_dir(&source, &new_parent, new_name, target.as_deref())
-                    .await?
+                    .await?;
+                None
             }
-        }
+        };
         self.dirs.patch(parent.ino, |e| {
             e.remove(name);
         });
@@ -425,11 +429,7 @@ impl SwiftFs {
             }
         }
         self.inodes.rename(&source, &new_parent, new_name);
-        let etag = match source.kind {
-            NodeKind::Dir => None,
-            _ => source.with_state(|s| s.etag.clone()),
-        };
-        self.recent.removed(&old_key, etag);
+        self.recent.removed(&old_key, left);
         self.recent.stored(&self.inodes.key(&source), &source);
         let moved = source.clone();
         self.dirs.patch(new_parent.ino, |e| {
@@ -447,7 +447,7 @@ impl SwiftFs {
         new_parent: &Inode,
         new_name: &str,
         target: Option<&Inode>,
-    ) -> Result<(), FsError> {
+    ) -> Result<Option<String>, FsError> {
         // A file still being written is stored first, under its current name; its
         // content stays locked until later writes are pointed at the new name.
         let open = self.open_files.get(source.ino);
@@ -491,7 +491,7 @@ impl SwiftFs {
             // later writes through open handles go to the new name
             c.set_object(to);
         }
-        Ok(())
+        Ok(info.etag.filter(|_| !is_slo))
     }
 
     async fn rename_dir(

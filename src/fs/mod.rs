@@ -66,6 +66,9 @@ pub struct FsConfig {
     pub ignore_stored_perms: bool,
     /// The cluster's limits on metadata (xattrs count against them).
     pub meta_limits: MetaLimits,
+    /// The cluster offers Swift symlinks: links to objects of the mount are stored
+    /// as such, for other Swift clients to follow.
+    pub swift_symlinks: bool,
 }
 
 /// The process asking for a new file, folder or link: it owns it.

@@ -33,10 +33,22 @@ impl SwiftFs {
         }
         let mut posix = self.new_posix(NodeKind::Symlink, 0o777, caller);
         posix.link = Some(target.to_string());
-        // the body holds the target too: other tools see it, and a target too long
-        // for the listing is read from there
-        let body = Bytes::copy_from_slice(target.as_bytes());
-        self.make_object(parent, name, NodeKind::Symlink, posix, body)
+        let folder = self.inodes.key(&*self.dir_inode(parent)?);
+        let root = self.inodes.key(&*self.inode(super::ROOT_INO)?);
+        let swift_link = match resolve_in_mount(&root, &folder, target) {
+            Some(key) if self.config.swift_symlinks && ObjectMeta::link_is_listed(target) => {
+                Some(format!("{}/{key}", self.container))
+            }
+            _ => None,
+        };
+        // A Swift symlink's body must be empty. Otherwise the body holds the target
+        // too: other tools see it, and a target too long for the listing is read
+        // from there.
+        let body = match swift_link {
+            Some(_) => Bytes::new(),
+            None => Bytes::copy_from_slice(target.as_bytes()),
+        };
+        self.make_object(parent, name, NodeKind::Symlink, posix, body, swift_link)
             .await
     }
 
@@ -56,11 +68,12 @@ impl SwiftFs {
             _ => return Err(FsError::NotPermitted("device nodes cannot be stored")),
         };
         let posix = self.new_posix(kind, mode, caller);
-        self.make_object(parent, name, kind, posix, Bytes::new())
+        self.make_object(parent, name, kind, posix, Bytes::new(), None)
             .await
     }
 
-    /// Stores a new object of `kind` at once (it is small) and hands it to the kernel.
+    /// Stores a new object of `kind` at once (it is small) and hands it to the kernel;
+    /// with `swift_link`, as a Swift symlink to that `container/object`.
     async fn make_object(
         &self,
         parent: u64,
@@ -68,12 +81,14 @@ impl SwiftFs {
         kind: NodeKind,
         posix: PosixAttrs,
         body: Bytes,
+        swift_link: Option<String>,
     ) -> Result<Attr, FsError> {
         let (parent, name) = self.free_name(parent, name).await?;
         let object = ObjectName::new(format!("{}{name}", self.inodes.key(&parent)))?;
         let meta = ObjectMeta {
             mtime: Some(SystemTime::now()),
             posix,
+            swift_link,
             ..ObjectMeta::default()
         };
         let size = body.len() as u64;
@@ -116,5 +131,66 @@ impl SwiftFs {
             .map_err(|_| FsError::InvalidName("link target is not UTF-8".into()))?;
         inode.learn_link(&target);
         Ok(target)
+    }
+}
+
+/// The object a relative link target names, when it names one of the mount's own:
+/// `target` read from the folder whose key is `folder`, within the mount's `root`
+/// key (both `""` or ending in `/`). `None` for an absolute target, one that climbs
+/// out of the mount, names a folder (a trailing `/`, `.` or `..` last) or holds an
+/// empty segment: those stay plain links.
+fn resolve_in_mount(root: &str, folder: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let below = folder.strip_prefix(root)?;
+    let mut path: Vec<&str> = below.split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = target.split('/').collect();
+    let last = *segments.last()?;
+    if last.is_empty() || last == "." || last == ".." {
+        return None;
+    }
+    for seg in segments {
+        match seg {
+            "" => return None,
+            "." => {}
+            ".." => {
+                path.pop()?;
+            }
+            name => path.push(name),
+        }
+    }
+    Some(format!("{root}{}", path.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_in_mount;
+
+    #[test]
+    fn link_targets_resolve_to_objects_of_the_mount_only() {
+        assert_eq!(resolve_in_mount("", "", "a").as_deref(), Some("a"));
+        assert_eq!(
+            resolve_in_mount("p/", "p/d/", "../e/./f").as_deref(),
+            Some("p/e/f")
+        );
+        assert_eq!(
+            resolve_in_mount("p/", "p/d/", "x").as_deref(),
+            Some("p/d/x")
+        );
+        assert_eq!(
+            resolve_in_mount("p/", "p/", "../q/x"),
+            None,
+            "out of the mount"
+        );
+        assert_eq!(
+            resolve_in_mount("", "d/", "../../x"),
+            None,
+            "out of the container"
+        );
+        assert_eq!(resolve_in_mount("", "", "/etc/passwd"), None);
+        assert_eq!(resolve_in_mount("", "", "d/"), None, "a folder");
+        assert_eq!(resolve_in_mount("", "d/", ".."), None);
+        assert_eq!(resolve_in_mount("", "", "a//b"), None);
     }
 }

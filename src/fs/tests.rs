@@ -43,6 +43,7 @@ async fn fixture() -> Fixture {
         cache_dir: cache.path().to_path_buf(),
         ignore_stored_perms: false,
         meta_limits: crate::swift::MetaLimits::default(),
+        swift_symlinks: true,
     };
     let location = Location {
         container: container.clone(),
@@ -801,6 +802,14 @@ async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
         fs.flush(opened.fh, WRITER).await.unwrap();
         fs.release(opened.fh).await;
     }
+    // a large object: listings show its manifest's ETag, not the one a HEAD gives
+    let (_, opened) = fs
+        .create(ROOT_INO, OsStr::new("big"), true, WRITER, 0o644, OWNER)
+        .await
+        .unwrap();
+    fs.write(opened.fh, 0, bytes(3 << 20, 3)).await.unwrap();
+    fs.flush(opened.fh, WRITER).await.unwrap();
+    fs.release(opened.fh).await;
     let before = root_rows(&f).await;
     let root_names = |rows: &[crate::swift::ListEntry]| -> Vec<String> {
         rows.iter()
@@ -810,11 +819,12 @@ async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
             })
             .collect()
     };
-    assert_eq!(root_names(&before), ["gone", "keep", "old"]);
+    assert_eq!(root_names(&before), ["big", "gone", "keep", "old"]);
     f.faults
         .inject(Rule::new(Op::List, Effect::Rows(before.clone())).times(u64::MAX));
 
     fs.unlink(ROOT_INO, OsStr::new("gone")).await.unwrap();
+    fs.unlink(ROOT_INO, OsStr::new("big")).await.unwrap();
     fs.rename(
         ROOT_INO,
         OsStr::new("old"),
@@ -847,7 +857,7 @@ async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
             ("made".to_string(), 0),
             ("new".to_string(), 100),
         ],
-        "the stale listing still had gone and old, and not fresh, made or new"
+        "the stale listing still had big, gone and old, and not fresh, made or new"
     );
     assert!(matches!(
         fs.lookup(ROOT_INO, OsStr::new("gone")).await,
@@ -856,7 +866,7 @@ async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
     // a mount that made none of these changes lists what the lagging replica says
     assert_eq!(
         listed(&f.remount()).await.len(),
-        3,
+        4,
         "the fault must show the old rows"
     );
 
@@ -875,4 +885,90 @@ async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
         .inject(Rule::new(Op::List, Effect::Rows(newer)).times(u64::MAX));
     let names: Vec<String> = listed(&fs).await.into_keys().collect();
     assert_eq!(names, ["fresh", "gone", "keep", "made", "new"]);
+}
+
+/// What Swift holds under `name`: its metadata, as a HEAD (of the link itself) says.
+async fn stored_meta(f: &Fixture, name: &str) -> crate::swift::ObjectMeta {
+    let object = ObjectName::new(name.to_string()).unwrap();
+    f.memory
+        .head_object(&f.container, &object)
+        .await
+        .unwrap()
+        .meta
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn links_to_objects_of_the_mount_are_swift_symlinks_and_stay_so() {
+    let f = fixture().await;
+    let d = f.mkdir(ROOT_INO, "d").await.unwrap();
+    let link = |parent, name: &'static str, target: &'static str| {
+        let fs = &f.fs;
+        async move {
+            fs.symlink(parent, OsStr::new(name), OsStr::new(target), OWNER)
+                .await
+                .unwrap()
+        }
+    };
+    let native = link(d, "up", "../top").await;
+    link(d, "here", "./x").await;
+    link(ROOT_INO, "abs", "/etc/hosts").await;
+    link(ROOT_INO, "out", "../elsewhere").await;
+    link(ROOT_INO, "dir", "d/").await;
+    assert_eq!(
+        stored_meta(&f, "d/up").await.swift_link.as_deref(),
+        Some("c/top")
+    );
+    assert_eq!(
+        stored_meta(&f, "d/here").await.swift_link.as_deref(),
+        Some("c/d/x")
+    );
+    assert_eq!(
+        f.stored("d/up").unwrap(),
+        Bytes::new(),
+        "a Swift symlink's body is empty"
+    );
+    for plain in ["abs", "out", "dir"] {
+        assert_eq!(stored_meta(&f, plain).await.swift_link, None, "{plain}");
+    }
+    assert_eq!(f.stored("abs").unwrap(), Bytes::from_static(b"/etc/hosts"));
+
+    // another mount reads the exact target from the listing, lstat size included
+    let other = f.remount();
+    let up = attr_at(&other, "d/up").await;
+    assert_eq!((up.kind, up.size), (NodeKind::Symlink, 6));
+    assert_eq!(other.readlink(up.ino).await.unwrap(), "../top");
+
+    // a time change is written as a new link (Swift redirects a POST to a link)
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let change = SetAttr {
+        mtime: Some(t),
+        ..SetAttr::default()
+    };
+    assert_eq!(f.fs.setattr(native.ino, change).await.unwrap().mtime, t);
+    let meta = stored_meta(&f, "d/up").await;
+    assert_eq!(
+        (meta.mtime, meta.swift_link.as_deref()),
+        (Some(t), Some("c/top"))
+    );
+    // a rename copies the link itself, not its target's content
+    f.fs.rename(d, OsStr::new("up"), ROOT_INO, OsStr::new("moved"), false)
+        .await
+        .unwrap();
+    let meta = stored_meta(&f, "moved").await;
+    assert_eq!(meta.swift_link.as_deref(), Some("c/top"));
+    assert_eq!(meta.posix.link.as_deref(), Some("../top"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_swift_symlinks_every_link_is_a_plain_object() {
+    let f = fixture().await;
+    let fs = f.remount_with(FsConfig {
+        swift_symlinks: false,
+        ..f.config.clone()
+    });
+    fs.symlink(ROOT_INO, OsStr::new("l"), OsStr::new("t"), OWNER)
+        .await
+        .unwrap();
+    assert_eq!(stored_meta(&f, "l").await.swift_link, None);
+    assert_eq!(f.stored("l").unwrap(), Bytes::from_static(b"t"));
 }

@@ -337,11 +337,20 @@ impl Writer {
             let meta = ObjectMeta {
                 content_type: info.meta.content_type,
                 other: info.meta.other,
+                swift_link: info.meta.swift_link,
                 ..self.meta.clone()
             };
-            store
-                .post_object(&self.cfg.container, &self.object, &meta)
-                .await?;
+            if meta.swift_link.is_some() {
+                // Swift redirects a POST to a symlink to its target: the link is
+                // written again instead (its body is empty)
+                store
+                    .put_object(&self.cfg.container, &self.object, Bytes::new(), &meta)
+                    .await?;
+            } else {
+                store
+                    .post_object(&self.cfg.container, &self.object, &meta)
+                    .await?;
+            }
             self.meta_dirty = false;
             return Ok(Some(Committed::new(
                 info.size,

@@ -700,9 +700,9 @@ impl ObjectStore for SwiftClient {
         c: &ContainerName,
         o: &ObjectName,
     ) -> Result<ObjectInfo, SwiftError> {
-        let resp = self
-            .execute(&RequestSpec::new(Method::HEAD, Some(c), Some(o)))
-            .await?;
+        // a Swift symlink's own headers, not its target's
+        let spec = RequestSpec::new(Method::HEAD, Some(c), Some(o)).query("symlink", "get");
+        let resp = self.execute(&spec).await?;
         let size = header_u64(resp.headers(), "content-length").unwrap_or(0);
         Ok(ObjectInfo::from_headers(resp.headers(), size))
     }
@@ -842,9 +842,11 @@ impl ObjectStore for SwiftClient {
         manifest: bool,
     ) -> Result<(), SwiftError> {
         let source = copy_source(from.0, from.1);
+        // a Swift symlink is copied as a link, not as its target's content
         let mut spec = RequestSpec::new(Method::PUT, Some(to.0), Some(to.1))
             .header("x-copy-from", &source)?
-            .header("content-length", "0")?;
+            .header("content-length", "0")?
+            .query("symlink", "get");
         if manifest {
             spec = spec.query("multipart-manifest", "get");
         }

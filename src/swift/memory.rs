@@ -22,6 +22,10 @@
 //!   the range starts in it, and breaks the body off later ([`SwiftError::Transfer`]),
 //!   as Swift drops the connection. Listings show a manifest with the whole size but
 //!   the MD5 of the stored manifest, and containers count the manifest's own bytes.
+//! - Swift symlinks (`X-Symlink-Target`): a PUT must have an empty body, a POST is
+//!   redirected (307). HEAD and COPY act on the link itself, as the client asks for
+//!   with `symlink=get`; links are not followed (the mount never GETs a Swift
+//!   symlink: its target string is in its content type).
 //!
 //! Not modelled: eventual consistency (every write is seen at once by every read),
 //! dynamic large objects, nested SLOs and segment ranges (a manifest naming a large
@@ -545,6 +549,14 @@ impl ObjectStore for MemoryStore {
         let headers = meta_headers(meta)?;
         let mut state = self.request("PUT");
         check_meta("PUT", &object_what(c, o), &headers)?;
+        if meta.swift_link.is_some() && !data.is_empty() {
+            return Err(SwiftError::from_status(
+                "PUT",
+                &object_what(c, o),
+                StatusCode::BAD_REQUEST,
+                "Symlink requests require a zero byte body",
+            ));
+        }
         state.store_plain(c, o, data, headers)
     }
 
@@ -601,7 +613,16 @@ impl ObjectStore for MemoryStore {
             .containers
             .get_mut(c.as_str())
             .and_then(|objects| objects.get_mut(o.as_str()))
-            .ok_or(SwiftError::NotFound(what))?;
+            .ok_or_else(|| SwiftError::NotFound(what.clone()))?;
+        if ObjectMeta::from_headers(&obj.meta).swift_link.is_some() {
+            // Swift redirects a POST to a symlink to its target
+            return Err(SwiftError::from_status(
+                "POST",
+                &what,
+                StatusCode::TEMPORARY_REDIRECT,
+                "",
+            ));
+        }
         obj.meta = headers;
         obj.modified = modified;
         Ok(())

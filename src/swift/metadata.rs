@@ -41,6 +41,14 @@ const XATTR_META: &str = "xattr-";
 const META_PREFIX: &str = "x-object-meta-";
 const DEFAULT_TYPE: &str = "application/octet-stream";
 const DIRECTORY_TYPE: &str = "application/directory";
+const SYMLINK_TARGET: &str = "x-symlink-target";
+/// What an `X-Symlink-Target` keeps as it is: Swift unquotes the value.
+const SWIFT_LINK_SET: &AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Header names are case-insensitive and Swift reads `_` as `-`: only lower-case
 /// letters, digits, `.` and `-` of an xattr name go into a header name as they are.
@@ -95,6 +103,10 @@ pub struct ObjectMeta {
     /// Every other `X-Object-Meta-*` (keys lower-case, prefix removed): kept as found,
     /// since a metadata update replaces all of them.
     pub other: BTreeMap<String, String>,
+    /// The object is a Swift symlink to this `container/object` (`X-Symlink-Target`):
+    /// plain Swift clients follow it. Its body is empty; the POSIX target string
+    /// stays in [`PosixAttrs::link`].
+    pub swift_link: Option<String>,
 }
 
 /// What a listing row's content type tells about the object.
@@ -197,11 +209,8 @@ impl ObjectMeta {
         if let Some(gid) = p.gid {
             param(GID_PARAM, &gid.to_string());
         }
-        if let Some(link) = &p.link {
-            let encoded = format!("\"{}\"", utf8_percent_encode(link, LINK_SET));
-            if encoded.len() <= LINK_PARAM_MAX {
-                param(LINK_PARAM, &encoded);
-            }
+        if let Some(encoded) = p.link.as_deref().and_then(link_param) {
+            param(LINK_PARAM, &encoded);
         }
         if !self.xattrs.is_empty() {
             param(XATTRS_PARAM, "1");
@@ -231,7 +240,17 @@ impl ObjectMeta {
         for (k, v) in self.meta_headers() {
             h.push((format!("{META_PREFIX}{k}"), v));
         }
+        if let Some(target) = &self.swift_link {
+            let quoted = utf8_percent_encode(target, SWIFT_LINK_SET).to_string();
+            h.push((SYMLINK_TARGET.to_string(), quoted));
+        }
         h
+    }
+
+    /// Whether a link to `target` is listed with its target (its content type can
+    /// carry it): only such links can be Swift symlinks, whose body cannot hold it.
+    pub fn link_is_listed(target: &str) -> bool {
+        link_param(target).is_some()
     }
 
     /// Whether Swift would store this metadata, by its limits on `X-Object-Meta-*`.
@@ -277,6 +296,10 @@ impl ObjectMeta {
                 }
             }
         }
+        let swift_link = h
+            .get(SYMLINK_TARGET)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| percent_decode_str(v).decode_utf8_lossy().into_owned());
         let meta_mtime = other.remove(MTIME_META);
         let listed = content_type.map(ListedMeta::parse).unwrap_or_default();
         ObjectMeta {
@@ -288,6 +311,7 @@ impl ObjectMeta {
                 .map(base_type)
                 .filter(|b| !b.is_empty() && *b != DEFAULT_TYPE && *b != DIRECTORY_TYPE),
             other,
+            swift_link,
         }
     }
 }
@@ -327,6 +351,12 @@ impl ListedMeta {
         }
         meta
     }
+}
+
+/// A link target as a content-type parameter value, if it fits.
+fn link_param(target: &str) -> Option<String> {
+    let encoded = format!("\"{}\"", utf8_percent_encode(target, LINK_SET));
+    (encoded.len() <= LINK_PARAM_MAX).then_some(encoded)
 }
 
 fn xattr_key(name: &str) -> String {

@@ -134,6 +134,7 @@ impl FsTarget {
             cache_dir: cache_dir.path().to_path_buf(),
             ignore_stored_perms: false,
             meta_limits: MetaLimits::default(),
+            swift_symlinks: true,
         };
         runtime
             .block_on(store.create_container(&location.container))
