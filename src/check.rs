@@ -130,7 +130,7 @@ fn capabilities(info: &ClusterInfo, segment_size: u64) -> String {
         ));
     }
     lines.push(format!(
-        "symlinks:    {}; the mount stores its links as objects of their own (target in the content type), not as Swift symlinks",
+        "symlinks:    {}; the mount stores links to its own objects as Swift symlinks where offered, other links (and all without) as objects holding their target",
         offered(info.symlink.is_some())
     ));
     lines.push(match &info.bulk_delete {
