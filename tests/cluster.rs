@@ -1226,6 +1226,13 @@ async fn soak_two_mounts_with_faults() {
     }
 }
 
+/// How long the soak's final remount may wait for a complete listing: the new mount
+/// knows nothing of the old one's changes, and a container replica that missed an
+/// update (its object server was killed, or the update timed out at load and waits
+/// in the object server's async pending queue) lists without it until replication or
+/// the object updater catches up (a pass each, 10 s in the profile).
+const LISTINGS_SETTLE: Duration = Duration::from_secs(60);
+
 /// The warm-up's heaviest moment, before the model starts: two large files (the
 /// model's largest) written at once and read back at once, then deleted. Otherwise the
 /// first time the model has two large files in flight (its buffers' high-water mark)
@@ -1280,6 +1287,7 @@ fn soak(c: &Cluster, container: &str, secs: u64, seed: u64) {
         runs.push(std::thread::spawn(move || {
             Model::new(seed + i as u64, target, large)
                 .without_random_remounts()
+                .listings_settle_within(LISTINGS_SETTLE)
                 .run_while(|_| !stop.load(Ordering::SeqCst))
         }));
     }

@@ -180,6 +180,10 @@ pub struct Model<T: Target> {
     remounts: usize,
     /// Whether a random step may remount (off: the soak samples one process's memory).
     random_remounts: bool,
+    /// How long a new mount's listings may take to show every name (a cluster's
+    /// container replicas catch up with updates they missed; a new mount does not
+    /// know what the old one wrote). Zero: at once.
+    listings_settle: Duration,
 }
 
 impl<T: Target> Model<T> {
@@ -208,6 +212,7 @@ impl<T: Target> Model<T> {
             large_left: large.count,
             remounts: 0,
             random_remounts: true,
+            listings_settle: Duration::ZERO,
         }
     }
 
@@ -215,6 +220,13 @@ impl<T: Target> Model<T> {
     /// now and then); the final one of a run stays.
     pub fn without_random_remounts(mut self) -> Self {
         self.random_remounts = false;
+        self
+    }
+
+    /// After a remount, a listing that differs is asked again for up to `d` before it
+    /// counts as a mismatch (contents must match at once).
+    pub fn listings_settle_within(mut self, d: Duration) -> Self {
+        self.listings_settle = d;
         self
     }
 
@@ -411,7 +423,22 @@ impl<T: Target> Model<T> {
         let mut todo = vec![String::new()];
         while let Some(d) = todo.pop() {
             let l = self.local.listing(&d);
-            let t = self.target.listing(&d);
+            let mut t = self.target.listing(&d);
+            let asked = Instant::now();
+            while l != t && why == "after remount" && asked.elapsed() < self.listings_settle {
+                std::thread::sleep(Duration::from_secs(1));
+                t = self.target.listing(&d);
+            }
+            if l == t && asked.elapsed() >= Duration::from_secs(1) {
+                self.note(format!(
+                    "; listing of {d:?} complete after {:?}",
+                    asked.elapsed()
+                ));
+                println!(
+                    "model: listing of {d:?} ({why}) complete after {:?}",
+                    asked.elapsed()
+                );
+            }
             self.same(&format!("listing of {d:?} ({why})"), &l, &t);
             for (name, kind, _) in l.unwrap() {
                 let rel = join(&d, &name);
