@@ -323,14 +323,16 @@ mount_alive() { [ -n "$MOUNT_PID" ] && alive "$MOUNT_PID"; }
 #   fs-files DEST SRC      open/write/close each file of the tree SRC under DEST (its
 #                          folders are made first, untimed)
 #   api-files URL SRC      the same files as PUTs to URL/<path>, one keep-alive
-#                          http.client connection per thread ($BENCH_TOKEN)
+#                          http.client connection per thread ($BENCH_TOKEN; on a 401, as
+#                          any client would, a new token from Keystone and the PUT again:
+#                          the lab's tokens live 60 s, a batch at load may take longer)
 #   fs-mkdir DEST N        os.mkdir DEST/d000 … (DEST is made first, untimed), then one fsync
 #                          of DEST -> "MKDIR_S FSYNC_S"
 #   api-mkdir URL N        PUTs of N zero-byte folder markers URL/d000 … (application/directory,
 #                          as swiftmount stores a folder) -> "PUT_S 0"
 par8_script() {
   cat <<'EOF'
-import http.client, os, sys, threading, time, urllib.parse
+import http.client, json, os, sys, threading, time, urllib.parse, urllib.request
 
 THREADS = 8
 mode, dest, what = sys.argv[1:4]
@@ -368,17 +370,36 @@ def run(items, work):
         sys.exit("%d failed, first: %s" % (len(errors), errors[0]))
     return took
 
+token, token_lock = [os.environ.get("BENCH_TOKEN")], threading.Lock()
+
+def renew(old):
+    with token_lock:
+        if token[0] == old:
+            body = json.dumps({"auth": {
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": "labuser", "domain": {"name": "labdomain"}, "password": os.environ["BENCH_PW"]}}},
+                "scope": {"project": {"name": "labproject", "domain": {"name": "labdomain"}}}}}).encode()
+            r = urllib.request.urlopen(urllib.request.Request(
+                os.environ["BENCH_KS"] + "/auth/tokens?nocatalog", data=body,
+                headers={"Content-Type": "application/json"}), timeout=60)
+            token[0] = r.headers["X-Subject-Token"]
+
 def put(url, ctype):
-    u, tok = urllib.parse.urlsplit(url), os.environ["BENCH_TOKEN"]
+    u = urllib.parse.urlsplit(url)
     def work(item, state):
         name, data = item
         if "conn" not in state:
             state["conn"] = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
         c = state["conn"]
-        c.request("PUT", u.path + "/" + urllib.parse.quote(name), body=data,
-                  headers={"X-Auth-Token": tok, "Content-Type": ctype})
-        r = c.getresponse()
-        r.read()
+        for attempt in range(2):
+            tok = token[0]
+            c.request("PUT", u.path + "/" + urllib.parse.quote(name), body=data,
+                      headers={"X-Auth-Token": tok, "Content-Type": ctype})
+            r = c.getresponse()
+            r.read()
+            if r.status != 401 or attempt:
+                break
+            renew(tok)
         if r.status != 201:
             raise RuntimeError("HTTP %d" % r.status)
     return work

@@ -170,7 +170,7 @@ async fn one_connection_is_capped_near_the_rate_each_way() {
     let down = download(proxy(server(source).await).await, bytes).await;
     println!("one connection: up {up:.1} MB/s, down {down:.1} MB/s (cap 25)");
     for (what, r) in [("up", up), ("down", down)] {
-        assert!(r <= 25.5, "{what}: {r:.1} MB/s, over the 25 MB/s cap");
+        assert!(r <= 26.5, "{what}: {r:.1} MB/s, over the 25 MB/s cap (+ a 20 ms burst)");
         assert!(r >= 12.5, "{what}: {r:.1} MB/s, not even half the 25 MB/s cap");
     }
 }
@@ -184,7 +184,7 @@ async fn the_cap_is_per_connection() {
     let total = mbps(4 * bytes, t.elapsed());
     println!("4 connections: {each:.1?} MB/s each, {total:.1} MB/s together (cap 25 each)");
     assert!(
-        each.iter().all(|&r| r <= 25.5),
+        each.iter().all(|&r| r <= 26.5),
         "a connection went over the cap: {each:.1?}"
     );
     assert!(

@@ -7,10 +7,12 @@
 //!   on reading meanwhile, so the proxy itself adds no window/RTT limit (stop-and-wait would
 //!   cap a stream at chunk ÷ RTT). A new connection also pays one round trip (the TCP
 //!   handshake) before its first byte goes upstream.
-//! - **Rate**: each direction of each connection is paced at `rate` bytes per second, a token
-//!   bucket as deep as one chunk: the reader reads no further until the last chunk has
-//!   "left" at that rate. That pacing is also what bounds the queue: at most
-//!   `rate × delay` bytes (plus a chunk) wait in it, whatever the sender does.
+//! - **Rate**: each direction of each connection is paced at `rate` bytes per second by a
+//!   token bucket [`BURST`] deep: the reader reads no further until the last chunk has
+//!   "left" at that rate. The depth makes up for wake-ups that come late on a loaded
+//!   machine (without it, every late timer would lower the rate) while holding any window
+//!   of time to `rate × (window + BURST)`. The pacing also bounds the queue: at most
+//!   `rate × (delay + BURST)` bytes (plus a chunk) wait in it, whatever the sender does.
 //!
 //! Parallel connections are shaped independently, as a path across the internet limits
 //! each TCP stream rather than the sum; a client that opens more connections gets more.
@@ -19,6 +21,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +31,9 @@ use tokio::time::{Instant, sleep, sleep_until};
 /// Bytes read at once. 64 KiB leaves a direction at 25 MB/s in 2.6 ms: fine-grained
 /// enough for the pacing, few enough wake-ups for hundreds of MB/s in all.
 const CHUNK: usize = 64 * 1024;
+
+/// Depth of the token bucket, as time at the capped rate (20 ms: 500 KB at 25 MB/s).
+pub const BURST: Duration = Duration::from_millis(20);
 
 /// How each direction of each connection is shaped.
 #[derive(Clone, Copy, Debug)]
@@ -81,19 +87,21 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, shape: Shape) -> 
     // pacing bounds the bytes queued to rate × delay; the bound here in chunks only keeps
     // a stream of tiny reads from queueing without limit
     let in_flight = shape.rate as f64 * shape.delay.as_secs_f64() / CHUNK as f64;
-    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(1024usize.max(2 * in_flight as usize));
+    let (tx, mut rx) = mpsc::channel::<(Instant, Bytes)>(1024usize.max(2 * in_flight as usize));
     let reader = async move {
         let mut pacer = Pacer::new(shape.rate);
+        // small reads share one allocation instead of holding a chunk each while queued
+        let mut buf = BytesMut::with_capacity(CHUNK);
         loop {
-            let mut buf = vec![0; CHUNK];
-            let n = from.read(&mut buf).await?;
+            buf.reserve(CHUNK);
+            let n = from.read_buf(&mut buf).await?;
             if n == 0 {
                 return Ok::<_, io::Error>(()); // dropping tx ends the writer after the queue
             }
-            buf.truncate(n);
+            let chunk = buf.split().freeze();
             let left = pacer.send(n);
             sleep_until(left).await;
-            if tx.send((left + shape.delay, buf)).await.is_err() {
+            if tx.send((left + shape.delay, chunk)).await.is_err() {
                 return Ok(()); // the writer failed; its error is the one reported
             }
         }
@@ -109,7 +117,8 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, shape: Shape) -> 
     Ok(())
 }
 
-/// The token bucket as a virtual clock: when the link is free again.
+/// The token bucket as a virtual clock: when the link is free again; a clock behind `now`
+/// is saved-up credit, at most [`BURST`] of it.
 struct Pacer {
     rate: f64,
     free_at: Instant,
@@ -123,10 +132,10 @@ impl Pacer {
         }
     }
 
-    /// When `n` bytes handed over now have left at the capped rate (no credit is saved
-    /// up while idle: the bucket holds one chunk).
+    /// When `n` bytes handed over now have left at the capped rate.
     fn send(&mut self, n: usize) -> Instant {
-        let start = self.free_at.max(Instant::now());
+        let now = Instant::now();
+        let start = self.free_at.max(now.checked_sub(BURST).unwrap_or(now));
         self.free_at = start + Duration::from_secs_f64(n as f64 / self.rate);
         self.free_at
     }
