@@ -506,7 +506,7 @@ writers_rows() {
   log "$(net_label)8 writers of $NSMALL small files, $REPEAT x {8 API connections, swiftmount, rclone off, rclone writes}"
   for rep in $(seq "$REPEAT"); do
     auth 60; begin "$W/small"
-    if run_timed "$SMALL_LIMIT" env BENCH_TOKEN="$TOKEN" BENCH_KS="$KS" BENCH_PW="$KS_LAB_PASSWORD" "$PY" "$W/par8.py" api-files "$SU/$C/$row-base-$rep" "$W/small"; then
+    if BENCH_TOKEN=$TOKEN BENCH_KS=$KS BENCH_PW=$KS_LAB_PASSWORD run_timed "$SMALL_LIMIT" "$PY" "$W/par8.py" api-files "$SU/$C/$row-base-$rep" "$W/small"; then
       rec "$row" base "$(cat "$W/cmd.out")"
       r=$(swiftpy check-tree "$row-base-$rep/" "$W/small.md5"); [ "$r" = ok ] || fail "$row" base "objects differ" "$r"
     else fail "$row" base "8 API connections: $(cmd_err)"; fi
@@ -535,7 +535,7 @@ if [[ $ROWS == *" mkdir "* ]]; then
   log "5. $NMKDIR mkdir from 8 threads + fsync of the parent, $REPEAT x {8 API connections, swiftmount, rclone off, rclone writes}"
   for rep in $(seq "$REPEAT"); do
     auth 60; begin
-    if run_timed 120 env BENCH_TOKEN="$TOKEN" BENCH_KS="$KS" BENCH_PW="$KS_LAB_PASSWORD" "$PY" "$W/par8.py" api-mkdir "$SU/$C/mk-base-$rep" "$NMKDIR"; then
+    if BENCH_TOKEN=$TOKEN BENCH_KS=$KS BENCH_PW=$KS_LAB_PASSWORD run_timed 120 "$PY" "$W/par8.py" api-mkdir "$SU/$C/mk-base-$rep" "$NMKDIR"; then
       read -r a _ < "$W/cmd.out"; rec mk base "$a"
       n=$(swiftpy dirs "mk-base-$rep/"); [ "$n" = "$NMKDIR" ] || fail mk base "$n folders in the listing, expected $NMKDIR"
     else fail mk base "8 API connections: $(cmd_err)"; fi
@@ -645,7 +645,7 @@ cell() {
   fi
   printf '%.2f s%s%s%s' "$t" "$s" "${r:+ · **${r}×**}" "${m:+ · $m MiB}"
   read -ra a <<<"${CPU[$row.$who]:-}"; cpu=$(median "${a[@]}")
-  [ -z "$cpu" ] || printf ' · %s CPU-s/GiB' "$cpu"
+  [ -z "$cpu" ] || printf ' · %.1f CPU-s/GiB' "$cpu"
   [ "$row" != mk ] || printf ' (mkdir %.2f s + fsync %.2f s)' "$(medx "mkd.$who")" "$(medx "mkf.$who")"
   if [ -n "$x" ]; then   # rclone writes mode: until the data is in Swift
     local u; read -ra a <<<"$x"; u=$(median "${a[@]}")

@@ -32,8 +32,8 @@ use tokio::time::{Instant, sleep, sleep_until};
 /// enough for the pacing, few enough wake-ups for hundreds of MB/s in all.
 const CHUNK: usize = 64 * 1024;
 
-/// Depth of the token bucket, as time at the capped rate (20 ms: 500 KB at 25 MB/s).
-pub const BURST: Duration = Duration::from_millis(20);
+/// Depth of the token bucket, as time at the capped rate (50 ms: 1.25 MB at 25 MB/s).
+pub const BURST: Duration = Duration::from_millis(50);
 
 /// How each direction of each connection is shaped.
 #[derive(Clone, Copy, Debug)]
@@ -98,10 +98,16 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, shape: Shape) -> 
             if n == 0 {
                 return Ok::<_, io::Error>(()); // dropping tx ends the writer after the queue
             }
+            let arrived = Instant::now();
             let chunk = buf.split().freeze();
             let left = pacer.send(n);
             sleep_until(left).await;
-            if tx.send((left + shape.delay, chunk)).await.is_err() {
+            // saved-up credit lets bytes leave "in the past", but none arrives before the delay
+            if tx
+                .send((left.max(arrived) + shape.delay, chunk))
+                .await
+                .is_err()
+            {
                 return Ok(()); // the writer failed; its error is the one reported
             }
         }
