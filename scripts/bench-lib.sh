@@ -34,6 +34,10 @@ warm() {  # FILE|DIR...: read into the page cache (sources of writes are read fr
 hwm() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }  # peak RSS, MiB
 rss() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }  # RSS, MiB
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }   # peak RSS := current RSS
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_ticks PID: user + sys time of the process (all its threads) in clock ticks; fields 14
+# and 15 of /proc/PID/stat, counted after the command name (which may hold spaces)
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
 
 # ------------------------------------------------------------------ Swift helper (python)
 # swiftpy CMD ARGS... : stdlib-only helper.  Gets its own Keystone tokens (labuser, $REGION)
@@ -42,6 +46,7 @@ reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }   # peak RSS
 #   count PREFIX                    -> objects under PREFIX (folder markers aside)
 #   fill PREFIX N                   -> creates PREFIX/f00000.txt … (bulk extract-archive)
 #   check-tree PREFIX MANIFEST      -> "ok" or what differs (names + md5 from the listing)
+#   dirs PREFIX                     -> folders right under PREFIX (markers or implicit)
 #   empty CONTAINER                 -> deletes every object (bulk-delete), then the container
 #   slo-md5 OBJECT                  -> the md5 of a one-segment SLO (its segment's ETag), or ""
 swiftpy() {
@@ -148,6 +153,15 @@ elif cmd == "check-tree":
             len(missing), missing[:2], len(extra), extra[:2], len(bad), bad[:2]))
     else:
         print("ok")
+elif cmd == "dirs":
+    # folders right under PREFIX: markers of either kind ("d/", or "d" as application/directory)
+    # and implicit folders, from one delimited listing
+    _, body = req("GET", cpath(), {"format": "json", "prefix": args[0], "delimiter": "/", "limit": 10000})
+    names = set()
+    for e in json.loads(body or b"[]"):
+        if is_marker(e):
+            names.add((e.get("subdir") or e["name"])[len(args[0]):].rstrip("/"))
+    print(len(names))
 elif cmd == "slo-md5":
     _, body = req("GET", cpath() + "/" + urllib.parse.quote(args[0]), {"multipart-manifest": "get"})
     segs = json.loads(body)
@@ -301,3 +315,118 @@ umount_fs() {  # unmount the current mount and wait for its process (TERM, then 
   MOUNT_PID="" MOUNT_NAME="" MOUNT_MP=""
 }
 mount_alive() { [ -n "$MOUNT_PID" ] && alive "$MOUNT_PID"; }
+
+# ------------------------------------------------------------------ 8 parallel clients
+# par8_script: a Python program (written to a file, so that run_timed can run it) that does
+# one batch of work from 8 threads, each taking the next item, and prints the threads' own
+# time (s; no interpreter start-up, no reading of the sources):
+#   fs-files DEST SRC      open/write/close each file of the tree SRC under DEST (its
+#                          folders are made first, untimed)
+#   api-files URL SRC      the same files as PUTs to URL/<path>, one keep-alive
+#                          http.client connection per thread ($BENCH_TOKEN; on a 401, as
+#                          any client would, a new token from Keystone and the PUT again:
+#                          the lab's tokens live 60 s, a batch at load may take longer)
+#   fs-mkdir DEST N        os.mkdir DEST/d000 … (DEST is made first, untimed), then one fsync
+#                          of DEST -> "MKDIR_S FSYNC_S"
+#   api-mkdir URL N        PUTs of N zero-byte folder markers URL/d000 … (application/directory,
+#                          as swiftmount stores a folder) -> "PUT_S 0"
+par8_script() {
+  cat <<'EOF'
+import http.client, json, os, sys, threading, time, urllib.parse, urllib.request
+
+THREADS = 8
+mode, dest, what = sys.argv[1:4]
+
+def tree(src):
+    out = []
+    for d, _, names in os.walk(src):
+        for n in names:
+            p = os.path.join(d, n)
+            with open(p, "rb") as f:
+                out.append((os.path.relpath(p, src), f.read()))
+    return sorted(out)
+
+def run(items, work):
+    it, lock, errors = iter(items), threading.Lock(), []
+    def worker():
+        state = {}
+        while not errors:
+            with lock:
+                item = next(it, None)
+            if item is None:
+                break
+            try:
+                work(item, state)
+            except Exception as e:
+                errors.append("%s: %r" % (item[0], e))
+        if "conn" in state:
+            state["conn"].close()
+    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    t = time.monotonic()
+    for th in threads: th.start()
+    for th in threads: th.join()
+    took = time.monotonic() - t
+    if errors:
+        sys.exit("%d failed, first: %s" % (len(errors), errors[0]))
+    return took
+
+token, token_lock = [os.environ.get("BENCH_TOKEN")], threading.Lock()
+
+def renew(old):
+    with token_lock:
+        if token[0] == old:
+            body = json.dumps({"auth": {
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": "labuser", "domain": {"name": "labdomain"}, "password": os.environ["BENCH_PW"]}}},
+                "scope": {"project": {"name": "labproject", "domain": {"name": "labdomain"}}}}}).encode()
+            r = urllib.request.urlopen(urllib.request.Request(
+                os.environ["BENCH_KS"] + "/auth/tokens?nocatalog", data=body,
+                headers={"Content-Type": "application/json"}), timeout=60)
+            token[0] = r.headers["X-Subject-Token"]
+
+def put(url, ctype):
+    u = urllib.parse.urlsplit(url)
+    def work(item, state):
+        name, data = item
+        if "conn" not in state:
+            state["conn"] = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+        c = state["conn"]
+        for attempt in range(2):
+            tok = token[0]
+            c.request("PUT", u.path + "/" + urllib.parse.quote(name), body=data,
+                      headers={"X-Auth-Token": tok, "Content-Type": ctype})
+            r = c.getresponse()
+            r.read()
+            if r.status != 401 or attempt:
+                break
+            renew(tok)
+        if r.status != 201:
+            raise RuntimeError("HTTP %d" % r.status)
+    return work
+
+def write(item, _state):
+    with open(os.path.join(dest, item[0]), "wb") as f:
+        f.write(item[1])
+
+if mode == "fs-files":
+    files = tree(what)
+    for d in sorted({os.path.dirname(n) for n, _ in files}):
+        os.makedirs(os.path.join(dest, d), exist_ok=True)
+    print("%.3f" % run(files, write))
+elif mode == "api-files":
+    print("%.3f" % run(tree(what), put(dest, "application/octet-stream")))
+elif mode == "fs-mkdir":
+    os.makedirs(dest, exist_ok=True)
+    took = run([("d%03d" % i, None) for i in range(int(what))],
+               lambda item, _: os.mkdir(os.path.join(dest, item[0])))
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    t = time.monotonic()
+    os.fsync(fd)
+    print("%.3f %.3f" % (took, time.monotonic() - t))
+    os.close(fd)
+elif mode == "api-mkdir":
+    print("%.3f 0" % run([("d%03d" % i, b"") for i in range(int(what))], put(dest, "application/directory")))
+else:
+    sys.exit("par8: unknown mode " + mode)
+EOF
+}
