@@ -186,7 +186,10 @@ async fn a_large_file_is_read_in_few_ranged_gets_that_survive_cut_bodies() {
     let before = proxy.counts().0;
     // the open's GET and the first parts break off half-way
     proxy.cut_body_next(3);
-    assert!(read(m.join("large")).await.unwrap() == content, "right bytes");
+    assert!(
+        read(m.join("large")).await.unwrap() == content,
+        "right bytes"
+    );
     let (seen, injected) = proxy.counts();
     assert_eq!(injected, 3, "every cut was injected");
     // 4 MiB parts once the window has grown, a few smaller ones before, a resume
@@ -197,7 +200,12 @@ async fn a_large_file_is_read_in_few_ranged_gets_that_survive_cut_bodies() {
         "{requests} requests for 40 MiB"
     );
     let log = m.log();
-    assert!(log.contains("resuming"), "cut bodies were resumed; log:\n{log}");
+    // a cut met before the client returned the answer is a retried request, one
+    // met in the body a resumed one: both are logged as retries
+    assert!(
+        log.matches("retry ").count() >= 3,
+        "cut bodies were asked for again; log:\n{log}"
+    );
     drop(m);
     t.cleanup().await;
 }
