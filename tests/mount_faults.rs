@@ -166,3 +166,46 @@ async fn a_small_file_is_read_with_one_request() {
     drop(m);
     t.cleanup().await;
 }
+
+/// A large file is read with ranged GETs of growing parts: a bounded number of
+/// requests (counted at the proxy), and bodies cut off mid-part are resumed by the
+/// client from where they broke, so the bytes are right.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_file_is_read_in_few_ranged_gets_that_survive_cut_bodies() {
+    let proxy = FaultProxy::in_front_of(&lab::tempauth_url()).await;
+    let t = TestContainer::new(lab::client(lab::tempauth()), "faults-large").await;
+    let content = data(40 << 20, 3);
+    put(&t, "large", &content).await;
+    // -v: the resumes are logged as warnings
+    let m = Mount::via_proxy(&proxy.base_url(), t.name.as_str(), &["-v"]);
+    let root = m.path.clone();
+    let listed = tokio::task::spawn_blocking(move || fs::read_dir(root).unwrap().count())
+        .await
+        .unwrap();
+    assert_eq!(listed, 1);
+    let before = proxy.counts().0;
+    // the open's GET and the first parts break off half-way
+    proxy.cut_body_next(3);
+    assert!(
+        read(m.join("large")).await.unwrap() == content,
+        "right bytes"
+    );
+    let (seen, injected) = proxy.counts();
+    assert_eq!(injected, 3, "every cut was injected");
+    // 4 MiB parts once the window has grown, a few smaller ones before, a resume
+    // per cut, and the lookup's request
+    let requests = seen - before;
+    assert!(
+        (10..=10 + 8 + 3 + 1).contains(&requests),
+        "{requests} requests for 40 MiB"
+    );
+    let log = m.log();
+    // a cut met before the client returned the answer is a retried request, one
+    // met in the body a resumed one: both are logged as retries
+    assert!(
+        log.matches("retry ").count() >= 3,
+        "cut bodies were asked for again; log:\n{log}"
+    );
+    drop(m);
+    t.cleanup().await;
+}

@@ -1023,6 +1023,71 @@ async fn open_sees_replaced_objects_and_old_handles_get_estale() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// A reader of a large file whose object is replaced mid-read, with ranged GETs
+/// of it in flight, gets the old version's bytes and then ESTALE, never a byte of
+/// the new version: for a plain object and for a static large object (pinned by
+/// the large object's own ETag).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_replaced_mid_read_gets_estale_never_mixed_bytes() {
+    const MIB: usize = 1 << 20;
+    let client = lab::client(lab::labuser_v3());
+    let t = TestContainer::new(client.clone(), "mmidread").await;
+    let segs = TestContainer::new(client.clone(), "mmidread-segs").await;
+    let size = 40 * MIB;
+    let v1 = random_bytes(size, 40);
+    put_all(&t, vec![plain("plain", &v1)]).await;
+    let parts: Vec<Vec<u8>> = v1.chunks(8 * MIB).map(<[u8]>::to_vec).collect();
+    make_slo(&t, &segs, "large", "v1", &parts).await;
+    let m = Mount::new(&source(&t, ""), &[]);
+    let mut problems: Vec<String> = Vec::new();
+    for name in ["plain", "large"] {
+        let f = File::open(m.join(name)).unwrap();
+        // sequential reads grow the window: several parts are in flight
+        problems.extend(differs(
+            &format!("{name}: first 4 MiB"),
+            &pread(&f, 0, 4 * MIB),
+            &v1[..4 * MIB],
+        ));
+        let v2 = random_bytes(size, 41);
+        put_all(&t, vec![plain(name, &v2)]).await;
+        let (mut stale, mut pos) = (0, 4 * MIB);
+        let mut buf = vec![0u8; MIB];
+        while pos < size {
+            match f.read_at(&mut buf, pos as u64) {
+                // pages the kernel cached before the error are the old version's too
+                Ok(n) if n > 0 && buf[..n] == v1[pos..pos + n] => pos += n,
+                Err(e) if e.raw_os_error() == Some(libc::ESTALE) => {
+                    stale += 1;
+                    pos += MIB;
+                }
+                r => {
+                    problems.push(format!(
+                        "{name}: read at {pos} after the replacement: {:?}, expected the \
+                         old version's bytes or ESTALE",
+                        r.map(|n| &buf[..n.min(16)])
+                    ));
+                    break;
+                }
+            }
+        }
+        if stale == 0 {
+            problems.push(format!(
+                "{name}: the whole old version was read after its replacement"
+            ));
+        }
+        drop(f);
+        problems.extend(differs(
+            &format!("{name}: reopened"),
+            &read_all(&m.join(name)),
+            &v2,
+        ));
+    }
+    drop(m);
+    t.cleanup().await;
+    segs.cleanup().await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn background_mode_mounts_and_exits_on_unmount() {
     let t = TestContainer::new(lab::client(lab::labuser_v3()), "mdaemon").await;

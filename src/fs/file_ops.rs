@@ -136,17 +136,14 @@ impl SwiftFs {
             },
         };
         let keep_cache = inode.note_opened(info.etag.as_deref());
-        let pin = if info.manifest.is_some() {
-            None
-        } else {
-            info.etag
-        };
+        // Swift compares `If-Match` with a large object's own ETag (the one its GET
+        // and HEAD answer), so large objects are pinned like any other
         let reader = Reader::new(
             self.store.clone(),
             self.container.clone(),
             self.object_name(&inode)?,
             info.size,
-            pin,
+            info.etag,
             head,
         );
         let fh = self

@@ -1,63 +1,84 @@
-//! Reading one open file: ranged GETs for random access, a background stream for
-//! sequential access, and memory bounded either way.
+//! Reading one open file: parallel ranged GETs ahead of a sequential reader, one
+//! ranged GET of just the range asked for on random access, and memory bounded
+//! either way.
+//!
+//! A sequential reader is served from *parts*: ranged GETs issued ahead of it, each
+//! its own request (and connection), several in flight at once, so that a link
+//! where one stream is slow (a long round trip, a per-connection limit) is filled
+//! by several. How far ahead the parts reach (the *window*) starts small, so a
+//! reader that stops early (`file`, `head`) costs little, and doubles each time the
+//! reader passes the end of a part, up to [`WINDOW_MAX`]. A read that lands
+//! neither in the parts nor where the last one ended is random access: the parts
+//! are dropped, the window starts small again, and that read alone is one ranged
+//! GET. (The shape follows awslabs/mountpoint-s3's prefetcher: a growing window of
+//! requests, reset on a seek.)
+//!
+//! Every GET carries `If-Match` with the ETag the open saw (Swift compares it with
+//! a large object's own ETag too), so a reader never gets bytes of two versions:
+//! once the object is replaced, its reads fail with ESTALE.
 //!
 //! The kernel sends reads of up to 1 MiB, several at once and not always in order
-//! (FUSE async reads). So the reader keeps the last few MiB it passed on (`recent`),
-//! reads on over small forward jumps, and only falls back to a fresh GET when a read
-//! lands far from the stream. A first read at offset 0, or a read where the last one
-//! ended, starts the stream; any other read is served by one ranged GET of just
-//! that range, so random access never downloads the whole object.
+//! (FUSE async reads), so parts are kept until the reader is [`BEHIND_MAX`] past
+//! them. Part boundaries fall on multiples of 1 MiB, so a read the kernel sends
+//! lies in one part and is answered with a slice of it, without a copy.
+//!
+//! Memory per open file: at most `WINDOW_MAX + PART_MAX` ahead of the last read,
+//! plus `BEHIND_MAX + PART_MAX` behind it (28 MiB), plus the bytes the open fetched.
 
 use crate::swift::{ContainerName, ObjectName, ObjectStore, SwiftError};
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Unit the stream hands over; also what bounds the look-ahead.
-const PIECE: usize = 256 * 1024;
-/// Pieces buffered ahead of the reader: 8 MiB.
-const AHEAD_PIECES: usize = 32;
-/// First GET window of a sequential stream: a reader that stops early (`file`,
-/// `head`) costs little. The next request asks for the rest of the object: one
-/// request means no gap between requests, and the bounded queue keeps memory flat.
+/// The window of a new sequential stream, and of one after a seek.
 const FIRST_WINDOW: u64 = 1 << 20;
-/// Bytes kept behind the stream for reads that arrive out of order.
-const RECENT_MAX: usize = 4 << 20;
-/// A forward jump up to this far is read through rather than re-requested.
-const SKIP_MAX: u64 = 16 << 20;
+/// The furthest the parts reach ahead of the last read.
+const WINDOW_MAX: u64 = 16 << 20;
+/// The largest part: with the window at its largest, four to five GETs in flight.
+const PART_MAX: u64 = 4 << 20;
+/// How far behind the last read parts are kept, for reads that arrive out of order.
+const BEHIND_MAX: u64 = 4 << 20;
 
 pub struct Reader {
     store: Arc<dyn ObjectStore>,
     container: ContainerName,
     object: ObjectName,
     size: u64,
-    /// Pins the version opened (`If-Match`); `None` for large-object manifests,
-    /// whose ETag is not comparable with a GET's.
+    /// Pins the version opened (`If-Match`).
     etag: Option<String>,
     /// The object's first bytes, fetched at open together with its headers: small
     /// files are read from here without another request. Dropped once reads go past it.
     head: Bytes,
-    stream: Option<Prefetch>,
-    /// Bytes just behind the stream: contiguous, ending at the stream's position.
-    recent: VecDeque<Bytes>,
-    recent_len: usize,
+    /// The stream's GETs, in order and contiguous, ending at `requested`.
+    parts: VecDeque<Part>,
+    requested: u64,
+    window: u64,
+    /// The end of the last part whose passing grew the window.
+    grown_at: u64,
     last_end: Option<u64>,
 }
 
-struct Prefetch {
-    rx: mpsc::Receiver<Result<Bytes, SwiftError>>,
-    task: JoinHandle<()>,
-    /// Offset of the first byte of `pending`.
-    next: u64,
-    pending: Bytes,
+/// One ranged GET of `[start, end)`, running or done.
+struct Part {
+    start: u64,
+    end: u64,
+    data: PartData,
 }
 
-impl Drop for Prefetch {
+enum PartData {
+    Pending(JoinHandle<Result<Bytes, SwiftError>>),
+    /// Shorter than the range only if the object ended early (it shrank since it
+    /// was opened, which a pin rules out for objects with an ETag).
+    Ready(Bytes),
+}
+
+impl Drop for Part {
     fn drop(&mut self) {
-        self.task.abort();
+        // a part nobody will read is not worth its bandwidth
+        if let PartData::Pending(task) = &self.data {
+            task.abort();
+        }
     }
 }
 
@@ -77,17 +98,12 @@ impl Reader {
             size,
             etag,
             head,
-            stream: None,
-            recent: VecDeque::new(),
-            recent_len: 0,
+            parts: VecDeque::new(),
+            requested: 0,
+            window: FIRST_WINDOW,
+            grown_at: 0,
             last_end: None,
         }
-    }
-
-    fn recent_start(&self) -> u64 {
-        self.stream
-            .as_ref()
-            .map_or(0, |s| s.next - self.recent_len as u64)
     }
 
     pub async fn read(&mut self, offset: u64, len: u32) -> Result<Bytes, SwiftError> {
@@ -105,7 +121,7 @@ impl Reader {
             // the rest follows on from the head, as a sequential read would
             self.last_end = Some(head_len);
             let rest = self.read_past_head(head_len, end).await?;
-            let mut out = BytesMut::with_capacity((end - offset) as usize);
+            let mut out = BytesMut::with_capacity(from_head.len() + rest.len());
             out.extend_from_slice(&from_head);
             out.extend_from_slice(&rest);
             return Ok(out.freeze());
@@ -115,14 +131,16 @@ impl Reader {
 
     async fn read_past_head(&mut self, offset: u64, end: u64) -> Result<Bytes, SwiftError> {
         // well past the head, reads will not come back to it: give the memory back
-        if !self.head.is_empty() && offset >= (self.head.len() + RECENT_MAX) as u64 {
+        if !self.head.is_empty() && offset >= self.head.len() as u64 + BEHIND_MAX {
             self.head = Bytes::new();
         }
-        let usable = self
-            .stream
-            .as_ref()
-            .is_some_and(|s| offset >= self.recent_start() && offset <= s.next + SKIP_MAX);
-        if !usable {
+        let in_stream = self
+            .parts
+            .front()
+            .is_some_and(|p| offset >= p.start && offset <= self.requested);
+        if !in_stream {
+            self.parts.clear();
+            self.window = FIRST_WINDOW;
             let sequential = offset == 0 || self.last_end == Some(offset);
             if !sequential {
                 self.last_end = Some(end);
@@ -136,158 +154,139 @@ impl Reader {
                     )
                     .await;
             }
-            self.start_stream(offset);
+            self.requested = offset;
+            self.grown_at = offset;
         }
-        let result = self.read_from_stream(offset, end).await;
+        self.fill(end);
+        let result = self.collect(offset, end).await;
         if result.is_err() {
-            // a failed stream is not resumed here: the next read starts afresh
-            self.stream = None;
-            self.recent.clear();
-            self.recent_len = 0;
+            // a failed part is not asked for again here (the store has retried it):
+            // the next read starts afresh
+            self.parts.clear();
+            self.window = FIRST_WINDOW;
+        } else {
+            self.grow(end);
+            self.trim(end);
+            self.fill(end);
         }
         self.last_end = Some(end);
         result
     }
 
-    fn start_stream(&mut self, offset: u64) {
-        let (tx, rx) = mpsc::channel(AHEAD_PIECES);
-        let task = tokio::spawn(stream_task(
-            self.store.clone(),
-            self.container.clone(),
-            self.object.clone(),
-            self.etag.clone(),
-            offset,
-            self.size,
-            tx,
-        ));
-        self.stream = Some(Prefetch {
-            rx,
-            task,
-            next: offset,
-            pending: Bytes::new(),
-        });
-        self.recent.clear();
-        self.recent_len = 0;
+    /// Issues parts until they reach the window's width past `pos`.
+    fn fill(&mut self, pos: u64) {
+        while self.requested < self.size && self.requested < pos + self.window {
+            let start = self.requested;
+            let len = self.window.min(PART_MAX);
+            // aligned, so that the kernel's reads do not straddle two parts
+            let end = ((start / len + 1) * len).min(self.size);
+            let task = tokio::spawn(fetch(
+                self.store.clone(),
+                self.container.clone(),
+                self.object.clone(),
+                self.etag.clone(),
+                start..end,
+            ));
+            self.parts.push_back(Part {
+                start,
+                end,
+                data: PartData::Pending(task),
+            });
+            self.requested = end;
+        }
     }
 
-    async fn read_from_stream(&mut self, offset: u64, end: u64) -> Result<Bytes, SwiftError> {
-        let mut out = BytesMut::with_capacity((end - offset) as usize);
-        let stream_next = self.stream.as_ref().expect("stream started").next;
-        if offset < stream_next {
-            self.copy_recent(offset, end.min(stream_next), &mut out);
-        }
-        // read through a forward jump, keeping what is passed over in `recent`
-        while self.stream.as_ref().expect("stream").next < offset {
-            let gap = offset - self.stream.as_ref().expect("stream").next;
-            let Some(piece) = self.take(gap).await? else {
-                return Ok(out.freeze());
-            };
-            self.remember(piece);
-        }
-        while offset + (out.len() as u64) < end {
-            let want = end - offset - out.len() as u64;
-            let Some(piece) = self.take(want).await? else {
-                break; // the object ended early: it shrank since it was opened
-            };
-            out.extend_from_slice(&piece);
-            self.remember(piece);
-        }
-        Ok(out.freeze())
-    }
-
-    /// Up to `max` bytes from the stream; `None` at its end.
-    async fn take(&mut self, max: u64) -> Result<Option<Bytes>, SwiftError> {
-        let s = self.stream.as_mut().expect("stream");
-        if s.pending.is_empty() {
-            match s.rx.recv().await {
-                Some(Ok(piece)) => s.pending = piece,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(None),
+    /// The reader passed the end of a part it had not passed before: it is
+    /// sequential, so it gets a wider window.
+    fn grow(&mut self, pos: u64) {
+        for p in &self.parts {
+            if p.end <= pos && p.end > self.grown_at {
+                self.grown_at = p.end;
+                self.window = (self.window * 2).min(WINDOW_MAX);
             }
         }
-        let n = (max as usize).min(s.pending.len());
-        let piece = s.pending.split_to(n);
-        s.next += n as u64;
-        Ok(Some(piece))
     }
 
-    fn remember(&mut self, piece: Bytes) {
-        self.recent_len += piece.len();
-        self.recent.push_back(piece);
-        while self.recent_len > RECENT_MAX {
-            let old = self
-                .recent
-                .pop_front()
-                .expect("non-empty while over the cap");
-            self.recent_len -= old.len();
+    /// Drops the parts [`BEHIND_MAX`] behind `pos`.
+    fn trim(&mut self, pos: u64) {
+        while self
+            .parts
+            .front()
+            .is_some_and(|p| p.end + BEHIND_MAX <= pos)
+        {
+            self.parts.pop_front();
         }
     }
 
-    /// Appends `[from, to)` from `recent` (the caller checked it is covered).
-    fn copy_recent(&self, from: u64, to: u64, out: &mut BytesMut) {
-        let mut pos = self.recent_start();
-        for piece in &self.recent {
-            let piece_end = pos + piece.len() as u64;
-            if piece_end > from && pos < to {
-                let a = (from.max(pos) - pos) as usize;
-                let b = (to.min(piece_end) - pos) as usize;
-                out.extend_from_slice(&piece[a..b]);
+    /// `[offset, end)` from the parts (which cover it): a slice of one part when it
+    /// lies in one, else a copy. Short if the object ended early.
+    async fn collect(&mut self, offset: u64, end: u64) -> Result<Bytes, SwiftError> {
+        let first = self
+            .parts
+            .iter()
+            .position(|p| p.end > offset)
+            .expect("the parts cover the read");
+        let mut out: Option<BytesMut> = None;
+        let mut pos = offset;
+        for part in self.parts.range_mut(first..) {
+            if pos >= end {
+                break;
             }
-            pos = piece_end;
+            let data = part.ready().await?;
+            let from = (pos - part.start) as usize;
+            let to = ((end.min(part.end) - part.start) as usize).min(data.len());
+            let piece = data.slice(from.min(to)..to);
+            let short = part.start + (data.len() as u64) < part.end;
+            if out.is_none() && (short || end <= part.end) {
+                return Ok(piece);
+            }
+            let buf = out.get_or_insert_with(|| BytesMut::with_capacity((end - offset) as usize));
+            buf.extend_from_slice(&piece);
+            pos += piece.len() as u64;
+            if short {
+                break;
+            }
+        }
+        Ok(out.map(BytesMut::freeze).unwrap_or_default())
+    }
+}
+
+impl Part {
+    /// The part's bytes (a handle on them, not a copy), once its GET is done.
+    async fn ready(&mut self) -> Result<Bytes, SwiftError> {
+        if let PartData::Pending(task) = &mut self.data {
+            let data = match task.await {
+                Ok(result) => result?,
+                Err(e) => {
+                    return Err(SwiftError::Transfer {
+                        what: format!("bytes {}..{}", self.start, self.end),
+                        reason: format!("the GET's task ended: {e}"),
+                    });
+                }
+            };
+            self.data = PartData::Ready(data);
+        }
+        match &self.data {
+            PartData::Ready(data) => Ok(data.clone()),
+            PartData::Pending(_) => unreachable!("set just above"),
         }
     }
 }
 
-/// Fetches `[pos, end)` (a first window, then the rest) and hands it over in pieces
-/// (the store resumes a body that broke off). Stops when the reader goes away.
-async fn stream_task(
+/// One part's GET (the store retries it and resumes a body that broke off).
+async fn fetch(
     store: Arc<dyn ObjectStore>,
     container: ContainerName,
     object: ObjectName,
     etag: Option<String>,
-    mut pos: u64,
-    end: u64,
-    tx: mpsc::Sender<Result<Bytes, SwiftError>>,
-) {
-    let mut window = FIRST_WINDOW;
-    let mut buf = BytesMut::new();
-    while pos < end {
-        let window_end = pos.saturating_add(window).min(end);
-        let mut body = match store
-            .get_object(&container, &object, Some(pos..window_end), etag.as_deref())
-            .await
-        {
-            Ok(s) => s.body,
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        };
-        let window_start = pos;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    pos += chunk.len() as u64;
-                    buf.extend_from_slice(&chunk);
-                    while buf.len() >= PIECE {
-                        if tx.send(Ok(buf.split_to(PIECE).freeze())).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            }
-        }
-        if pos == window_start {
-            // the object ended early: it shrank since it was opened
-            break;
-        }
-        window = u64::MAX;
-    }
-    if !buf.is_empty() {
-        let _ = tx.send(Ok(buf.freeze())).await;
+    range: std::ops::Range<u64>,
+) -> Result<Bytes, SwiftError> {
+    match store
+        .get_range(&container, &object, range, etag.as_deref())
+        .await
+    {
+        // the object ended before this part: it shrank since it was opened
+        Err(SwiftError::RangeNotSatisfiable(_)) => Ok(Bytes::new()),
+        r => r,
     }
 }

@@ -972,3 +972,224 @@ async fn without_swift_symlinks_every_link_is_a_plain_object() {
     assert_eq!(stored_meta(&f, "l").await.swift_link, None);
     assert_eq!(f.stored("l").unwrap(), Bytes::from_static(b"t"));
 }
+
+// Reading: parallel ranged GETs pinned to the version opened.
+
+const MIB: u64 = 1 << 20;
+
+impl Fixture {
+    /// Stores `data` as a plain object `name`, as another client would.
+    async fn put_plain(&self, name: &str, data: Bytes) {
+        let o = ObjectName::new(name.to_string()).unwrap();
+        self.memory
+            .put_object(
+                &self.container,
+                &o,
+                data,
+                &crate::swift::ObjectMeta::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The file `name` opened for reading by `fs`, a mount that is not writing it.
+    async fn open_remote(fs: &SwiftFs, name: &str) -> u64 {
+        let attr = fs.lookup(ROOT_INO, OsStr::new(name)).await.unwrap();
+        fs.open(attr.ino, OpenMode::default()).await.unwrap().fh
+    }
+}
+
+/// Reads `[from, to)` in reads of `step` bytes; each read's outcome, by offset.
+async fn read_steps(
+    fs: &SwiftFs,
+    fh: u64,
+    from: u64,
+    to: u64,
+    step: u32,
+) -> Vec<(u64, Result<Bytes, FsError>)> {
+    let mut out = Vec::new();
+    let mut pos = from;
+    while pos < to {
+        out.push((pos, fs.read(fh, pos, step).await));
+        pos += u64::from(step);
+    }
+    out
+}
+
+/// A reader whose object is replaced while parts of it are in flight (every GET is
+/// held back a little, so several are pending at once) gets the old version's
+/// bytes up to some point and ESTALE from there on, never a byte of the new
+/// version: for a plain object and for a large object (pinned by its own ETag).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_pinned_across_parallel_gets_gets_estale_never_mixed_bytes() {
+    let f = fixture().await;
+    let size = 40 * MIB as usize;
+    let v1 = bytes(size, 1);
+    f.put_plain("plain", v1.clone()).await;
+    // written through the mount with 1 MiB segments: a large object
+    let (_, w) = f.create("large").await;
+    f.fs.write(w, 0, v1.clone()).await.unwrap();
+    f.close(w, WRITER).await.unwrap();
+    for name in ["plain", "large"] {
+        let fs = f.remount();
+        let fh = Fixture::open_remote(&fs, name).await;
+        f.faults
+            .inject(Rule::new(Op::Get, Effect::Delay(Duration::from_millis(20))).times(u64::MAX));
+        for (pos, r) in read_steps(&fs, fh, 0, 4 * MIB, MIB as u32).await {
+            let got = r.unwrap();
+            assert!(
+                got == v1.slice(pos as usize..(pos + MIB) as usize),
+                "{name} at {pos}"
+            );
+        }
+        // another client replaces it: every byte differs
+        let v2 = bytes(size, 2);
+        f.put_plain(name, v2.clone()).await;
+        let mut stale_from = None;
+        for (pos, r) in read_steps(&fs, fh, 4 * MIB, size as u64, MIB as u32).await {
+            match r {
+                Ok(got) => {
+                    assert_eq!(stale_from, None, "{name}: bytes at {pos} after ESTALE");
+                    let want = v1.slice(pos as usize..(pos + MIB) as usize);
+                    assert!(got == want, "{name} at {pos}: not the old version's bytes");
+                }
+                Err(e) => {
+                    assert_eq!(e.errno(), libc::ESTALE, "{name} at {pos}: {e}");
+                    stale_from.get_or_insert(pos);
+                }
+            }
+        }
+        let stale_from = stale_from.expect("the replacement was noticed");
+        assert!(
+            stale_from <= 4 * MIB + WINDOW_PLUS_PARTS,
+            "{name}: ESTALE only from {stale_from}: more was buffered than the window"
+        );
+        f.faults.clear();
+        fs.release(fh).await;
+        // a new open reads the new version
+        let fh = Fixture::open_remote(&fs, name).await;
+        for (pos, r) in read_steps(&fs, fh, 0, size as u64, MIB as u32).await {
+            assert!(
+                r.unwrap() == v2.slice(pos as usize..(pos + MIB) as usize),
+                "{name} v2 at {pos}"
+            );
+        }
+        fs.release(fh).await;
+    }
+}
+
+fn gets(m: &MemoryStore) -> u64 {
+    m.counts().get("GET").copied().unwrap_or(0)
+}
+
+/// The furthest the parts reach past the last read (the reader's window and one part).
+const WINDOW_PLUS_PARTS: u64 = 20 * MIB;
+
+/// A large file read sequentially, in the kernel's 128 KiB reads, is fetched once
+/// (every byte one time) in a bounded number of GETs: the window grows to 4 MiB
+/// parts instead of one request per read.
+#[tokio::test(flavor = "multi_thread")]
+async fn sequential_reads_of_a_large_file_make_a_bounded_number_of_gets() {
+    let f = fixture().await;
+    let size = 64 * MIB;
+    let data = bytes(size as usize, 3);
+    f.put_plain("seq", data.clone()).await;
+    let (gets0, got) = (gets(&f.memory), f.memory.bytes_got());
+    let fh = Fixture::open_remote(&f.fs, "seq").await;
+    for (pos, r) in read_steps(&f.fs, fh, 0, size, 128 * 1024).await {
+        let want = data.slice(pos as usize..pos as usize + 128 * 1024);
+        assert!(r.unwrap() == want, "at {pos}");
+    }
+    let gets = gets(&f.memory) - gets0;
+    assert_eq!(f.memory.bytes_got() - got, size, "every byte fetched once");
+    // the open's GET, parts growing from 1 MiB, then 4 MiB parts
+    assert!(
+        (size / (4 * MIB)..=size / (4 * MIB) + 8).contains(&gets),
+        "{gets} GETs for {size} bytes"
+    );
+    assert_eq!(
+        f.fs.read(fh, size, 4096).await.unwrap(),
+        Bytes::new(),
+        "EOF"
+    );
+    f.fs.release(fh).await;
+}
+
+/// Random reads fetch what they ask for, one GET each; after a seek the window
+/// starts small again, so a few sequential reads there do not fetch megabytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn random_reads_fetch_only_their_range_and_a_seek_resets_the_window() {
+    let f = fixture().await;
+    let size = 64 * MIB;
+    let data = bytes(size as usize, 4);
+    f.put_plain("rand", data.clone()).await;
+    let fh = Fixture::open_remote(&f.fs, "rand").await;
+    // a sequential stretch grows the window
+    for (pos, r) in read_steps(&f.fs, fh, 0, 24 * MIB, MIB as u32).await {
+        assert!(r.unwrap() == data.slice(pos as usize..(pos + MIB) as usize));
+    }
+    for offset in [50 * MIB + 17, 3 * MIB + 5, 33 * MIB, 61 * MIB + 4095] {
+        let (gets0, got) = (gets(&f.memory), f.memory.bytes_got());
+        let r = f.fs.read(fh, offset, 4096).await.unwrap();
+        assert!(
+            r == data.slice(offset as usize..offset as usize + 4096),
+            "at {offset}"
+        );
+        assert_eq!(gets(&f.memory) - gets0, 1, "one GET for a read at {offset}");
+        assert_eq!(
+            f.memory.bytes_got() - got,
+            4096,
+            "only the range at {offset}"
+        );
+    }
+    // reading on from the last random read: a new stream with a small window
+    let got = f.memory.bytes_got();
+    let from = 61 * MIB + 4095 + 4096;
+    for (pos, r) in read_steps(&f.fs, fh, from, from + 3 * 128 * 1024, 128 * 1024).await {
+        assert!(r.unwrap() == data.slice(pos as usize..pos as usize + 128 * 1024));
+    }
+    let fetched = f.memory.bytes_got() - got;
+    assert!(
+        fetched <= 2 * MIB + 4096,
+        "{fetched} bytes fetched after a seek"
+    );
+    f.fs.release(fh).await;
+}
+
+/// A part whose GET fails (after the store's own retries, which a fault here stands
+/// for) fails the read that needs it with EIO, never with wrong or short bytes;
+/// the next read starts afresh and the rest of the file reads right.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_part_fails_one_read_and_the_next_starts_afresh() {
+    let f = fixture().await;
+    let size = 32 * MIB;
+    let data = bytes(size as usize, 5);
+    f.put_plain("cut", data.clone()).await;
+    let fh = Fixture::open_remote(&f.fs, "cut").await;
+    let mut failed = Vec::new();
+    let mut pos = 0;
+    while pos < size {
+        if pos == 6 * MIB {
+            // the next GET (a part of the window ahead) breaks off mid-body
+            f.faults
+                .inject(Rule::new(Op::Get, Effect::CutBody { after: 100_000 }));
+        }
+        match f.fs.read(fh, pos, MIB as u32).await {
+            Ok(got) => {
+                assert!(
+                    got == data.slice(pos as usize..(pos + MIB) as usize),
+                    "at {pos}"
+                );
+                pos += MIB;
+            }
+            Err(e) => {
+                assert_eq!(e.errno(), libc::EIO, "at {pos}: {e}");
+                assert!(failed.len() < 3, "reads keep failing: {failed:?}");
+                failed.push(pos); // read again, as the kernel's caller would
+            }
+        }
+    }
+    assert_eq!(f.faults.fired(), 1);
+    assert_eq!(failed.len(), 1, "one read failed: {failed:?}");
+    f.fs.release(fh).await;
+}

@@ -709,8 +709,8 @@ impl ObjectStore for SwiftClient {
 
     /// Retries cover getting the response; a body that breaks off is asked for again
     /// from where it stopped, pinned (`If-Match`) to the version first answered, so
-    /// one stream never mixes two versions (large objects aside: their ETag cannot
-    /// be compared, so only the caller's pin applies).
+    /// one stream never mixes two versions (Swift compares `If-Match` with a large
+    /// object's own ETag, the one its GET answers).
     async fn get_object(
         &self,
         c: &ContainerName,
@@ -721,11 +721,7 @@ impl ObjectStore for SwiftClient {
         let resp = self.get_response(c, o, range.as_ref(), if_match).await?;
         let size = total_size(resp.headers()).unwrap_or(0);
         let info = ObjectInfo::from_headers(resp.headers(), size);
-        let pin = match (if_match, info.manifest) {
-            (Some(p), _) => Some(p.to_string()),
-            (None, None) => info.etag.clone(),
-            (None, Some(_)) => None,
-        };
+        let pin = if_match.map(str::to_string).or_else(|| info.etag.clone());
         let resume = BodyResume {
             client: self,
             container: c.clone(),

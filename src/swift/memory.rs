@@ -74,6 +74,8 @@ pub struct MemoryStore {
 struct State {
     containers: BTreeMap<String, BTreeMap<String, Object>>,
     counts: BTreeMap<&'static str, u64>,
+    /// Body bytes answered by object GETs.
+    got: u64,
 }
 
 struct Object {
@@ -136,6 +138,11 @@ impl MemoryStore {
     /// the account), `POST`, `DELETE`, `COPY` and `LIST`.
     pub fn counts(&self) -> BTreeMap<&'static str, u64> {
         self.state().counts.clone()
+    }
+
+    /// The body bytes object GETs have answered so far: what reads cost.
+    pub fn bytes_got(&self) -> u64 {
+        self.state().got
     }
 
     /// All requests answered so far.
@@ -521,7 +528,7 @@ impl ObjectStore for MemoryStore {
         if let Some(r) = range.as_ref().filter(|r| r.is_empty()) {
             return Err(SwiftError::Config(format!("empty range {r:?} of {what}")));
         }
-        let state = self.request("GET");
+        let mut state = self.request("GET");
         let obj = state.object(c, o)?;
         let info = obj.info();
         if if_match.is_some_and(|tag| tag.trim_matches('"') != obj.etag()) {
@@ -532,7 +539,8 @@ impl ObjectStore for MemoryStore {
             Some(r) if r.start >= info.size => return Err(SwiftError::RangeNotSatisfiable(what)),
             Some(r) => r.start..r.end.min(info.size),
         };
-        let pieces = state.read(obj, range, &what)?;
+        let pieces = state.read(obj, range.clone(), &what)?;
+        state.got += range.end - range.start;
         Ok(ObjectStream {
             info,
             body: futures::stream::iter(pieces).boxed(),
