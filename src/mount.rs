@@ -3,7 +3,7 @@
 //! one clear line and never a dead mount; then mounts, in the background by default.
 
 use crate::cli::MountArgs;
-use crate::fs::{FsConfig, SwiftFs};
+use crate::fs::{FsConfig, SegmentPlan, SwiftFs};
 use crate::fuse::FuseAdapter;
 use crate::metrics::{Metrics, endpoint};
 use crate::source::SourceError;
@@ -100,14 +100,21 @@ fn check_cache_dir(dir: &Path) -> Result<PathBuf, MountError> {
     Ok(dir.to_path_buf())
 }
 
-/// The cluster's limits on metadata, from its `/info`; Swift's defaults when it
-/// does not tell (the mount works either way, xattrs then fail at Swift's own limits).
-async fn meta_limits(client: &SwiftClient) -> MetaLimits {
+/// The cluster's limits on metadata and on large objects, from its `/info`; Swift's
+/// defaults when it does not tell (the mount works either way, xattrs and large
+/// files then fail at Swift's own limits).
+async fn cluster_limits(client: &SwiftClient, segment_size: u64) -> (MetaLimits, SegmentPlan) {
     match client.cluster_info().await {
-        Ok(info) => MetaLimits::from_info(&info.swift),
+        Ok(info) => (
+            MetaLimits::from_info(&info.swift),
+            SegmentPlan::for_cluster(segment_size, Some(&info)),
+        ),
         Err(e) => {
-            log::info!("no /info from the cluster ({e}): Swift's default metadata limits");
-            MetaLimits::default()
+            log::info!("no /info from the cluster ({e}): Swift's default limits");
+            (
+                MetaLimits::default(),
+                SegmentPlan::for_cluster(segment_size, None),
+            )
         }
     }
 }
@@ -159,6 +166,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         metrics.clone(),
     )?);
     let opts = &args.options;
+    let (meta_limits, segment_plan) = runtime.block_on(cluster_limits(&client, opts.segment_size));
     let config = FsConfig {
         // SAFETY: getuid/getgid cannot fail and touch no memory.
         uid: opts.uid.unwrap_or_else(|| unsafe { libc::getuid() }),
@@ -169,7 +177,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         dir_cache_max_dirs: opts.dir_cache_size as usize,
         dir_cache_max_entries: 500_000,
         read_only: opts.read_only,
-        segment_size: opts.segment_size,
+        segment_plan,
         segment_container: ContainerName::new(
             opts.segments_container
                 .clone()
@@ -177,7 +185,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         )?,
         cache_dir: check_cache_dir(&opts.cache_dir)?,
         ignore_stored_perms: opts.ignore_stored_perms,
-        meta_limits: runtime.block_on(meta_limits(&client)),
+        meta_limits,
     };
     let container = location.container.to_string();
     let prefix = location.prefix.clone();
