@@ -237,7 +237,7 @@ impl Spill {
     /// Fills the file's holes back from the segments stored, so that it holds the
     /// whole content, and gives it up; the segments are then deleted in the
     /// background. On failure nothing is lost: the content is as it was.
-    pub async fn into_file(&mut self) -> Result<(Arc<File>, u64), FsError> {
+    pub async fn restore_whole(&mut self) -> Result<(Arc<File>, u64), FsError> {
         self.settle_all().await;
         for part in &self.parts {
             if let PartState::Stored(etag) = &part.state {

@@ -290,7 +290,7 @@ impl Writer {
             && let Some(spill) = &mut s.spill
         {
             // on failure the spill file and the segments still hold every byte
-            let (file, size) = spill.into_file().await?;
+            let (file, size) = spill.restore_whole().await?;
             self.content = Content::Local(LocalFile { file, size });
         }
         if !matches!(self.content, Content::Local(_)) {
