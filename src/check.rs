@@ -2,6 +2,7 @@
 //! the cluster's `/info` says it offers the mount.
 
 use crate::cli::{CheckArgs, Resolved};
+use crate::fs::SegmentPlan;
 use crate::swift::{ClusterInfo, ObjectStore, SwiftClient, SwiftError};
 use bytesize::ByteSize;
 use std::io::Write;
@@ -94,9 +95,10 @@ fn capabilities(info: &ClusterInfo, segment_size: u64) -> String {
         Some(slo) => {
             let mut text = match slo.max_manifest_segments {
                 Some(n) => format!(
-                    "SLO, up to {n} segments: files up to {} with --segment-size {}",
-                    size(n.saturating_mul(segment_size)),
-                    size(segment_size)
+                    "SLO, up to {n} segments: files up to {} with --segment-size {} (segments double every {})",
+                    size(SegmentPlan::for_cluster(segment_size, Some(info)).max_file_size()),
+                    size(segment_size),
+                    (n / 10).max(1)
                 ),
                 None => "SLO (no segment limit said)".to_string(),
             };
@@ -118,7 +120,7 @@ fn capabilities(info: &ClusterInfo, segment_size: u64) -> String {
     };
     if let Some(max) = core.max_file_size.filter(|&m| m < segment_size) {
         large += &format!(
-            "; objects are limited to {}: lower --segment-size to that",
+            "; objects are limited to {}: segments are cut to that",
             size(max)
         );
     }
@@ -215,14 +217,16 @@ mod tests {
         };
         let text = capabilities(&full, 8 << 20);
         assert!(
-            text.contains("files up to 7.8 GiB with --segment-size 8.0 MiB"),
+            text.contains(
+                "files up to 3.9 GiB with --segment-size 8.0 MiB (segments double every 100)"
+            ),
             "{text}"
         );
         assert!(
             text.contains("segments must be at least 16.0 MiB"),
             "{text}"
         );
-        assert!(text.contains("lower --segment-size"), "{text}");
+        assert!(text.contains("segments are cut to that"), "{text}");
         assert!(text.contains("metadata:    90 items"), "{text}");
     }
 }

@@ -136,10 +136,11 @@ pub struct MountOptions {
     /// Most folder listings kept in memory
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub dir_cache_size: u64,
-    /// Files larger than this are stored as static large objects (SLO) of segments
-    /// this size, 1 MiB to 5 GiB (Swift refuses single objects over 5 GiB): 8M, 512M,
+    /// Files larger than this are stored as static large objects (SLO) whose
+    /// segments start at this size and double every tenth of the cluster's segment
+    /// limit, 1 MiB to 5 GiB (Swift refuses single objects over 5 GiB): 8M, 512M,
     /// 1G, 5GiB (K, M, G, T count in 1024s); a plain number is MiB
-    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_segment_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_segment_size)]
     pub segment_size: u64,
     /// Container for SLO segments [default: <container>_segments]
     #[arg(long, value_name = "NAME")]
@@ -269,7 +270,7 @@ pub struct CheckArgs {
     pub source: String,
 
     /// The mount's --segment-size, to tell the largest file the cluster takes
-    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_segment_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_segment_size)]
     pub segment_size: u64,
 
     #[command(flatten)]
@@ -580,7 +581,7 @@ mod tests {
         assert!(parse_segment_size("512K").is_err(), "under 1 MiB");
         assert!(parse_segment_size("0").is_err());
         let cli = Cli::try_parse_from(["swiftmount", "c", "/m"]).unwrap();
-        assert_eq!(cli.mount.options.segment_size, 5 << 30);
+        assert_eq!(cli.mount.options.segment_size, 64 << 20);
         let cli = Cli::try_parse_from(expand(&["swiftmount", "c", "/m", "-o", "segment_size=8M"]))
             .unwrap();
         assert_eq!(cli.mount.options.segment_size, 8 << 20);

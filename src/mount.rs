@@ -3,7 +3,7 @@
 //! one clear line and never a dead mount; then mounts, in the background by default.
 
 use crate::cli::MountArgs;
-use crate::fs::{FsConfig, SwiftFs};
+use crate::fs::{FsConfig, SegmentPlan, SwiftFs};
 use crate::fuse::FuseAdapter;
 use crate::metrics::{Metrics, endpoint};
 use crate::source::SourceError;
@@ -100,15 +100,27 @@ fn check_cache_dir(dir: &Path) -> Result<PathBuf, MountError> {
     Ok(dir.to_path_buf())
 }
 
-/// The cluster's limits on metadata, and whether it offers symlinks, from its
-/// `/info`; Swift's defaults and no symlinks when it does not tell (the mount works
-/// either way: xattrs then fail at Swift's own limits, links are plain objects).
-async fn cluster_features(client: &SwiftClient) -> (MetaLimits, bool) {
+/// What the mount takes from the cluster's `/info`: its limits on metadata and on
+/// large objects, and whether it offers symlinks. Swift's defaults and no symlinks
+/// when it does not tell (the mount works either way: xattrs and large files then
+/// fail at Swift's own limits, links are plain objects).
+async fn cluster_features(
+    client: &SwiftClient,
+    segment_size: u64,
+) -> (MetaLimits, SegmentPlan, bool) {
     match client.cluster_info().await {
-        Ok(info) => (MetaLimits::from_info(&info.swift), info.symlink.is_some()),
+        Ok(info) => (
+            MetaLimits::from_info(&info.swift),
+            SegmentPlan::for_cluster(segment_size, Some(&info)),
+            info.symlink.is_some(),
+        ),
         Err(e) => {
-            log::info!("no /info from the cluster ({e}): Swift's default metadata limits");
-            (MetaLimits::default(), false)
+            log::info!("no /info from the cluster ({e}): Swift's default limits");
+            (
+                MetaLimits::default(),
+                SegmentPlan::for_cluster(segment_size, None),
+                false,
+            )
         }
     }
 }
@@ -160,7 +172,8 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         metrics.clone(),
     )?);
     let opts = &args.options;
-    let (meta_limits, swift_symlinks) = runtime.block_on(cluster_features(&client));
+    let (meta_limits, segment_plan, swift_symlinks) =
+        runtime.block_on(cluster_features(&client, opts.segment_size));
     let config = FsConfig {
         // SAFETY: getuid/getgid cannot fail and touch no memory.
         uid: opts.uid.unwrap_or_else(|| unsafe { libc::getuid() }),
@@ -171,7 +184,7 @@ pub fn run(args: &MountArgs) -> Result<(), MountError> {
         dir_cache_max_dirs: opts.dir_cache_size as usize,
         dir_cache_max_entries: 500_000,
         read_only: opts.read_only,
-        segment_size: opts.segment_size,
+        segment_plan,
         segment_container: ContainerName::new(
             opts.segments_container
                 .clone()

@@ -84,7 +84,7 @@ async fn duplicati_url_v3_with_region_and_precedence() {
     // the cluster's capabilities, from /info
     for line in [
         "cluster:     Swift 2.",
-        "large files: SLO, up to 1000 segments: files up to 4.9 TiB with --segment-size 5.0 GiB, manifests up to 8.0 MiB",
+        "large files: SLO, up to 1000 segments: files up to 2.2 TiB with --segment-size 64.0 MiB (segments double every 100), manifests up to 8.0 MiB",
         "object size: at most 5.0 GiB per object or segment",
         "symlinks:    offered",
         "bulk delete: offered (10000 per request)",
@@ -98,7 +98,7 @@ async fn duplicati_url_v3_with_region_and_precedence() {
         &[("OS_PASSWORD", &pw)],
     ));
     assert!(
-        small.contains("files up to 7.8 GiB with --segment-size 8.0 MiB"),
+        small.contains("files up to 799.2 GiB with --segment-size 8.0 MiB"),
         "{small}"
     );
 

@@ -74,9 +74,9 @@ async fn reads_survive_errors_and_cut_connections_or_fail_cleanly() {
     t.cleanup().await;
 }
 
-/// A large file streams into segments; a segment upload answered 503, or stored but
-/// its answer lost, is sent again from the spill file: close succeeds and Swift holds
-/// every byte, in exactly one set of segments.
+/// A large file's segments go up from the spill file while it is written; a segment
+/// upload answered 503, or stored but its answer lost, is retried from there by the
+/// client: close succeeds and Swift holds every byte, in exactly one set of segments.
 #[tokio::test(flavor = "multi_thread")]
 async fn broken_segment_uploads_are_sent_again() {
     let proxy = std::sync::Arc::new(FaultProxy::in_front_of(&lab::tempauth_url()).await);
@@ -97,7 +97,7 @@ async fn broken_segment_uploads_are_sent_again() {
             let mut faults = 0;
             for (i, chunk) in content.chunks(1 << 20).enumerate() {
                 f.write_all(chunk)?;
-                // streaming has started (8 MiB buffered, then segments): break the
+                // segments are going up (8 MiB buffered, then spilled): break the
                 // next two segment uploads, later lose the answer to one
                 if i == 12 {
                     proxy_faults.fail_next(2, 503);
@@ -119,7 +119,7 @@ async fn broken_segment_uploads_are_sent_again() {
     assert_eq!(proxy.counts().1, faults, "every fault was injected");
     let log = m.log();
     assert!(
-        log.contains("sending it again from the spill file"),
+        log.contains("from the local copy") && log.contains("retry 1/"),
         "a segment was resent; log:\n{log}"
     );
     drop(m);
@@ -136,6 +136,55 @@ async fn broken_segment_uploads_are_sent_again() {
         7,
         "28 MiB in 4 MiB segments, resends in place"
     );
+    t.cleanup().await;
+}
+
+/// A segment upload that fails for good (no retries left) while the file is written
+/// does not fail the file: its bytes stay in the spill file and it is sent again at
+/// fsync, while the other segments go on in parallel; Swift then holds every byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_segment_that_failed_for_good_is_sent_again_at_fsync() {
+    let proxy = std::sync::Arc::new(FaultProxy::in_front_of(&lab::tempauth_url()).await);
+    let t = TestContainer::new(lab::client(lab::tempauth()), "faults-seg2").await;
+    let m = Mount::via_proxy(
+        &proxy.base_url(),
+        t.name.as_str(),
+        &["-v", "--segment-size", "4", "--retries", "0"],
+    );
+    let content = data(28 << 20, 3);
+    let path = m.join("big.bin");
+    {
+        let content = content.clone();
+        let proxy_faults = proxy.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut f = fs::File::create(&path)?;
+            for (i, chunk) in content.chunks(1 << 20).enumerate() {
+                f.write_all(chunk)?;
+                // segments are going up: the next one is refused, with no retry
+                if i == 12 {
+                    proxy_faults.fail_next(1, 503);
+                }
+            }
+            f.sync_all()?;
+            drop(f);
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    assert_eq!(proxy.counts().1, 1, "the fault was injected");
+    let log = m.log();
+    assert!(
+        log.contains("it is sent again at the next close or fsync")
+            && log.contains("stored at the second try"),
+        "a failed segment was resent at fsync; log:\n{log}"
+    );
+    drop(m);
+    let got = swift_bytes(&t, "big.bin").await;
+    assert!(got == content, "Swift holds what was written");
+    assert_eq!(segment_count(&t).await, 7, "28 MiB in 4 MiB segments");
     t.cleanup().await;
 }
 

@@ -38,6 +38,8 @@ pub enum FsError {
     NoAttribute,
     #[error("attribute namespace not supported")]
     XattrNamespace,
+    #[error("larger than one large object can be ({0} bytes)")]
+    TooLarge(u64),
     #[error(transparent)]
     MetaOverflow(#[from] MetaOverflow),
     #[error(transparent)]
@@ -66,6 +68,7 @@ impl FsError {
             FsError::NotASymlink => libc::EINVAL,
             FsError::NotAFile => libc::ENXIO,
             FsError::NoAttribute => libc::ENODATA,
+            FsError::TooLarge(_) => libc::EFBIG,
             FsError::XattrNamespace => libc::ENOTSUP,
             FsError::MetaOverflow(MetaOverflow::ValueTooLong(_)) => libc::E2BIG,
             FsError::MetaOverflow(MetaOverflow::NameTooLong(_)) => libc::ERANGE,

@@ -16,7 +16,9 @@ mod open_files;
 mod pending_dirs;
 mod reader;
 mod recent_changes;
+mod segment_plan;
 mod special_ops;
+mod spill;
 mod writer;
 mod xattr_ops;
 
@@ -38,6 +40,7 @@ use listing::{EntryKind, NAME_MAX, entries_from_rows};
 use open_files::OpenFiles;
 use pending_dirs::PendingDirs;
 use recent_changes::RecentChanges;
+pub use segment_plan::SegmentPlan;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,8 +59,8 @@ pub struct FsConfig {
     pub dir_cache_max_dirs: usize,
     pub dir_cache_max_entries: usize,
     pub read_only: bool,
-    /// Files larger than this are stored as SLO segments of this size.
-    pub segment_size: u64,
+    /// How files larger than the first segment are cut into SLO segments.
+    pub segment_plan: SegmentPlan,
     pub segment_container: ContainerName,
     /// Where files being changed other than sequentially are kept until uploaded.
     pub cache_dir: PathBuf,
@@ -168,7 +171,7 @@ impl SwiftFs {
             store: store.clone(),
             container: location.container.clone(),
             segment_container: config.segment_container.clone(),
-            segment_size: config.segment_size,
+            plan: config.segment_plan,
             cache_dir: config.cache_dir.clone(),
             segment_container_ready: Default::default(),
         };

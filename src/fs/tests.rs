@@ -24,7 +24,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let memory = Arc::new(MemoryStore::new());
+    fixture_with(MemoryStore::new(), SegmentPlan::new(1 << 20, None, None)).await
+}
+
+/// A fixture over `memory`, cutting large files as `plan` says.
+async fn fixture_with(memory: MemoryStore, plan: SegmentPlan) -> Fixture {
+    let memory = Arc::new(memory);
     let faults = Arc::new(FaultStore::new(memory.clone()));
     let container = ContainerName::new("c").unwrap();
     memory.create_container(&container).await.unwrap();
@@ -38,7 +43,7 @@ async fn fixture() -> Fixture {
         dir_cache_max_dirs: 100,
         dir_cache_max_entries: 500_000,
         read_only: false,
-        segment_size: 1 << 20,
+        segment_plan: plan,
         segment_container: ContainerName::new("c_segments").unwrap(),
         cache_dir: cache.path().to_path_buf(),
         ignore_stored_perms: false,
@@ -272,19 +277,16 @@ async fn creates_in_a_big_cached_folder_do_not_copy_its_listing() {
     );
 }
 
-/// A reader of a file being streamed makes its content local: the segments stored so
-/// far are read back. When that fails, the bytes are not all there any more, and the
-/// file must never be stored as it is now (it was: with zeros where they had been).
+/// A reader of a file being written sequentially makes its content local: the
+/// segments stored so far are read back into the spill file. When that fails,
+/// nothing is lost: the spill file and the segments still hold every byte, and the
+/// file is stored whole at its close.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failed_read_back_of_streamed_bytes_fails_the_file_instead_of_storing_zeros() {
+async fn a_failed_read_back_of_spilled_bytes_keeps_the_file() {
     let f = fixture().await;
     let (ino, w) = f.create("big").await;
     let data = bytes(10 << 20, 8);
-    for (i, piece) in data.chunks(1 << 20).enumerate() {
-        f.fs.write(w, (i << 20) as u64, Bytes::copy_from_slice(piece))
-            .await
-            .unwrap();
-    }
+    f.write_in_mib(w, 0, &data).await;
     f.faults
         .inject(Rule::new(Op::Get, Effect::Status(503)).times(u64::MAX));
     let r = f.open(ino, false, READER).await;
@@ -292,16 +294,176 @@ async fn a_failed_read_back_of_streamed_bytes_fails_the_file_instead_of_storing_
     assert_eq!(err.errno(), libc::EIO, "{err}");
     f.close(r, READER).await.unwrap();
     f.faults.clear();
-    f.fs.write(w, data.len() as u64, bytes(10, 9))
+    let more = bytes(10, 9);
+    f.fs.write(w, data.len() as u64, more.clone())
         .await
-        .unwrap_or_default();
-    let err = f.close(w, WRITER).await.unwrap_err();
-    assert_eq!(err.errno(), libc::EIO, "{err}");
-    assert_eq!(
-        f.stored("big"),
-        None,
-        "nothing the program did not write is stored"
+        .unwrap();
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.stored("big").unwrap(), [data, more].concat());
+}
+
+impl Fixture {
+    /// Writes `data` at `offset` in writes of 1 MiB, as the kernel sends them.
+    async fn write_in_mib(&self, fh: u64, offset: u64, data: &Bytes) {
+        for (i, piece) in data.chunks(1 << 20).enumerate() {
+            self.fs
+                .write(fh, offset + (i << 20) as u64, Bytes::copy_from_slice(piece))
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn open_truncated(&self, ino: u64) -> u64 {
+        let mode = OpenMode {
+            write: true,
+            truncate: true,
+            opener: WRITER,
+        };
+        self.fs.open(ino, mode).await.unwrap().fh
+    }
+
+    async fn segments_of(&self, name: &str) -> usize {
+        let o = ObjectName::new(name).unwrap();
+        self.memory
+            .slo_segments(&self.container, &o)
+            .await
+            .unwrap()
+            .len()
+    }
+}
+
+/// Past the memory buffer, each segment goes up as soon as it is written, up to four
+/// at once; a write that would start a fifth waits for the oldest.
+#[tokio::test(flavor = "multi_thread")]
+async fn segments_go_up_four_at_once_while_the_program_writes() {
+    let f = Arc::new(fixture().await);
+    let (_, w) = f.create("par").await;
+    let data = bytes(16 << 20, 10);
+    // the first four segment uploads hang for a while
+    f.faults.inject(
+        Rule::new(Op::PutFile, Effect::Delay(Duration::from_secs(10)))
+            .on("par/slo/")
+            .times(4),
     );
+    let writer = {
+        let (f, data) = (f.clone(), data.clone());
+        tokio::spawn(async move { f.write_in_mib(w, 0, &data).await })
+    };
+    let started = Instant::now();
+    while f.faults.fired() < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {} segment uploads started",
+            f.faults.fired()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // four uploads started before any of them finished, and the writes wait
+    let segments_stored = f.memory.object_names("c_segments").len();
+    assert_eq!(
+        segments_stored, 0,
+        "a segment upload finished early (load?)"
+    );
+    assert!(
+        !writer.is_finished(),
+        "writes went on past four uploads in flight"
+    );
+    writer.await.unwrap();
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.stored("par").unwrap(), data);
+    assert_eq!(f.segments_of("par").await, 16);
+}
+
+/// A segment whose upload failed for good is sent again from the spill file at the
+/// next close or fsync; while it cannot be, the close fails and Swift keeps the old
+/// version; the next fsync stores the whole file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_segment_is_sent_again_at_close_and_until_it_is_stored() {
+    let f = fixture().await;
+    let (ino, w) = f.create("re").await;
+    f.fs.write(w, 0, Bytes::from_static(b"old")).await.unwrap();
+    f.close(w, WRITER).await.unwrap();
+    // the first one goes through on the second try
+    let w = f.open_truncated(ino).await;
+    let data = bytes(12 << 20, 11);
+    f.faults.inject(
+        Rule::new(Op::PutFile, Effect::Status(503))
+            .on("re/slo/")
+            .times(1),
+    );
+    f.write_in_mib(w, 0, &data).await;
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.faults.fired(), 1);
+    assert_eq!(f.stored("re").unwrap(), data);
+    assert_eq!(f.segments_of("re").await, 12);
+    // the second one fails again at close: the close says so, Swift keeps the first
+    let w = f.open_truncated(ino).await;
+    let data2 = bytes(12 << 20, 12);
+    f.faults.inject(
+        Rule::new(Op::PutFile, Effect::Status(503))
+            .on("/00000003")
+            .times(2),
+    );
+    f.write_in_mib(w, 0, &data2).await;
+    let err = f.fs.flush(w, WRITER).await.unwrap_err();
+    assert_eq!(err.errno(), libc::EIO, "{err}");
+    assert_eq!(f.stored("re").unwrap(), data, "the old version stays");
+    f.fs.fsync(w).await.unwrap();
+    assert_eq!(f.stored("re").unwrap(), data2);
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.faults.fired(), 3);
+}
+
+/// Segments grow so that a manifest never lists more than the cluster takes (here 4:
+/// 1, 2, 4 and 8 MiB); a file larger than that can be is refused with EFBIG, and what
+/// fits is stored, whether written in order or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn segments_grow_to_stay_within_the_manifest_limit_and_past_it_is_efbig() {
+    let plan = SegmentPlan::new(1 << 20, Some(4), None);
+    let f = fixture_with(MemoryStore::new().with_max_segments(4), plan).await;
+    assert_eq!(plan.max_file_size(), 15 << 20);
+    let (_, w) = f.create("seq").await;
+    let data = bytes(15 << 20, 13);
+    f.write_in_mib(w, 0, &data).await;
+    let err = f.fs.write(w, 15 << 20, bytes(1, 1)).await.unwrap_err();
+    assert_eq!(err.errno(), libc::EFBIG, "{err}");
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.stored("seq").unwrap(), data);
+    assert_eq!(f.segments_of("seq").await, 4);
+    // written back to front: a local file, cut the same way
+    let (_, w) = f.create("rev").await;
+    for i in (0..15).rev() {
+        let piece = data.slice(i << 20..(i + 1) << 20);
+        f.fs.write(w, (i << 20) as u64, piece).await.unwrap();
+    }
+    let err =
+        f.fs.write(w, (15 << 20) - 1, bytes(2, 1))
+            .await
+            .unwrap_err();
+    assert_eq!(err.errno(), libc::EFBIG, "{err}");
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.stored("rev").unwrap(), data);
+    assert_eq!(f.segments_of("rev").await, 4);
+}
+
+/// A file that ends within its first segment is one plain object, even past the
+/// memory buffer: no manifest, no segments container.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_within_the_first_segment_is_one_plain_put() {
+    let plan = SegmentPlan::new(32 << 20, None, None);
+    let f = fixture_with(MemoryStore::new(), plan).await;
+    let (_, w) = f.create("one").await;
+    let data = bytes(32 << 20, 14);
+    f.write_in_mib(w, 0, &data).await;
+    f.close(w, WRITER).await.unwrap();
+    assert_eq!(f.stored("one").unwrap(), data);
+    let info = f
+        .memory
+        .head_object(&f.container, &ObjectName::new("one").unwrap())
+        .await
+        .unwrap();
+    assert!(info.manifest.is_none(), "stored as a manifest");
+    assert!(f.memory.object_names("c_segments").is_empty());
 }
 
 impl Fixture {

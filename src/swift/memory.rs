@@ -52,7 +52,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Swift's cap on the rows of one listing request.
 const LISTING_LIMIT: u32 = 10_000;
-/// Swift's `max_manifest_segments`.
+/// Swift's default `max_manifest_segments`.
 const MAX_SEGMENTS: usize = 1000;
 /// Swift's default metadata limits (`swift.conf`).
 const MAX_META_NAME: usize = 128;
@@ -68,6 +68,8 @@ const CHUNK: usize = 64 * 1024;
 pub struct MemoryStore {
     state: Mutex<State>,
     page_size: u32,
+    /// Segments one manifest may list.
+    max_segments: usize,
 }
 
 #[derive(Default)]
@@ -130,6 +132,16 @@ impl MemoryStore {
         MemoryStore {
             state: Mutex::default(),
             page_size,
+            max_segments: MAX_SEGMENTS,
+        }
+    }
+
+    /// The same store taking at most `n` segments per manifest, as a cluster with
+    /// a lower `max_manifest_segments` does.
+    pub fn with_max_segments(self, n: usize) -> Self {
+        MemoryStore {
+            max_segments: n,
+            ..self
         }
     }
 
@@ -299,14 +311,15 @@ impl State {
         &self,
         target: (&ContainerName, &ObjectName),
         segments: &[SloSegment],
+        max: usize,
     ) -> Result<Slo, SwiftError> {
         let what = object_what(target.0, target.1);
-        if segments.len() > MAX_SEGMENTS {
+        if segments.len() > max {
             return Err(SwiftError::from_status(
                 "PUT",
                 &what,
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("Number of object-backed segments must be <= {MAX_SEGMENTS}"),
+                &format!("Number of object-backed segments must be <= {max}"),
             ));
         }
         let mut checked = Vec::new();
@@ -661,7 +674,7 @@ impl ObjectStore for MemoryStore {
             .map_err(|_| SwiftError::NotFound(what.clone()))?;
         let content = match &src.content {
             Content::Slo(slo) if manifest => {
-                Content::Slo(state.check_manifest(to, &slo.declared())?)
+                Content::Slo(state.check_manifest(to, &slo.declared(), self.max_segments)?)
             }
             Content::Slo(_) => {
                 let data = state
@@ -688,7 +701,7 @@ impl ObjectStore for MemoryStore {
         let headers = meta_headers(meta)?;
         let mut state = self.request("PUT");
         check_meta("PUT", &object_what(c, o), &headers)?;
-        let slo = state.check_manifest((c, o), segments)?;
+        let slo = state.check_manifest((c, o), segments, self.max_segments)?;
         state.store(c, o, Content::Slo(slo), headers)
     }
 

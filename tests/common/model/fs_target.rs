@@ -27,7 +27,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use swiftmount::fs::{
-    Attr, Caller, FsConfig, FsError, NodeKind, OpenMode, ROOT_INO, SetAttr, SwiftFs,
+    Attr, Caller, FsConfig, FsError, NodeKind, OpenMode, ROOT_INO, SegmentPlan, SetAttr, SwiftFs,
 };
 use swiftmount::source::Location;
 use swiftmount::swift::{ContainerName, MetaLimits, ObjectName, ObjectStore};
@@ -128,7 +128,7 @@ impl FsTarget {
             dir_cache_max_dirs: dir_cache_dirs,
             dir_cache_max_entries: 500_000,
             read_only: false,
-            segment_size: SEGMENT_SIZE,
+            segment_plan: SegmentPlan::new(SEGMENT_SIZE, None, None),
             segment_container: ContainerName::new(format!("{}_segments", location.container))
                 .unwrap(),
             cache_dir: cache_dir.path().to_path_buf(),
@@ -247,7 +247,7 @@ impl Target for FsTarget {
             "fs layer (dir-cache-ttl {:?}, dir-cache-size {}, segments of {} KiB, prefix {:?})",
             self.config.dir_cache_ttl,
             self.config.dir_cache_max_dirs,
-            self.config.segment_size >> 10,
+            self.config.segment_plan.size(0) >> 10,
             self.location.prefix
         )
     }
