@@ -166,10 +166,7 @@ impl SwiftFs {
         self.pending_dirs.start(inode.clone(), key, async move {
             store_marker(&*store, &container, &marker, &meta).await
         });
-        let child = inode.clone();
-        self.dirs.patch(parent.ino, |e| {
-            e.insert(name.to_string(), child);
-        });
+        self.dirs.added(parent.ino, name, inode.clone());
         // a folder made just now is empty: no need to ask Swift
         self.dirs.insert(
             inode.ino,
@@ -416,10 +413,7 @@ impl SwiftFs {
             }
         }
         self.inodes.rename(&source, &new_parent, new_name);
-        let moved = source.clone();
-        self.dirs.patch(new_parent.ino, |e| {
-            e.insert(new_name.to_string(), moved);
-        });
+        self.dirs.added(new_parent.ino, new_name, source.clone());
         if source.kind == NodeKind::Dir {
             self.dirs.invalidate(source.ino);
         }

@@ -286,7 +286,8 @@ impl SwiftFs {
         snap
     }
 
-    /// The child `name` of `parent`, from the cached listing or asked for alone.
+    /// The child `name` of `parent`, from the cached listing, a remembered miss, or
+    /// asked for alone.
     async fn child(&self, parent: &Arc<Inode>, name: &str) -> Result<Arc<Inode>, FsError> {
         if let Some(snap) = self.cached_listing(parent.ino) {
             return snap.entries.get(name).cloned().ok_or(FsError::NotFound);
@@ -294,14 +295,22 @@ impl SwiftFs {
         self.lookup_remote(parent, name).await
     }
 
-    /// A lookup answered from memory, when the parent's listing is cached: `None`
-    /// means Swift must be asked ([`Self::lookup`]).
+    /// A lookup answered from memory, when the parent's listing is cached or the
+    /// name was found missing there lately: `None` means Swift must be asked
+    /// ([`Self::lookup`]).
     pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<Attr, FsError>> {
         if name.len() > NAME_MAX {
             return Some(Err(FsError::NameTooLong));
         }
-        let snap = self.dirs.get_fresh(parent)?;
         let name = name.to_str()?;
+        let Some(snap) = self.dirs.get_fresh(parent) else {
+            // a name made through the mount is never a remembered miss: no need to
+            // look for it among files being written
+            return self
+                .dirs
+                .is_missing(parent, name)
+                .then_some(Err(FsError::NotFound));
+        };
         // a miss is counted by the lookup that follows it
         self.metrics.listing_cache(true);
         Some(
@@ -344,7 +353,10 @@ impl SwiftFs {
 
     /// One name without listing the whole parent: a HEAD of the object and a
     /// one-row listing under `name/`, at the same time. A folder wins over a file.
+    /// A name found missing is remembered for the listing TTL.
     async fn lookup_remote(&self, parent: &Arc<Inode>, name: &str) -> Result<Arc<Inode>, FsError> {
+        // before the registries are asked: a name made from here on is not a miss
+        let ticket = self.dirs.lookup_ticket();
         if let Some(open) = self
             .open_files
             .unstored_in(parent.ino)
@@ -360,6 +372,9 @@ impl SwiftFs {
             .find(|d| d.inode.name() == name)
         {
             return Ok(dir.inode.clone());
+        }
+        if self.dirs.is_missing(parent.ino, name) {
+            return Err(FsError::NotFound);
         }
         let file_key = format!("{}{name}", self.inodes.key(parent));
         let object = ObjectName::new(file_key.clone()).map_err(|_| FsError::NotFound)?;
@@ -398,7 +413,10 @@ impl SwiftFs {
                 inode.offer_head();
                 Ok(inode)
             }
-            Err(SwiftError::NotFound(_)) => Err(FsError::NotFound),
+            Err(SwiftError::NotFound(_)) => {
+                self.dirs.remember_miss(parent.ino, name, ticket);
+                Err(FsError::NotFound)
+            }
             Err(e) => Err(e.into()),
         }
     }
