@@ -175,10 +175,7 @@ impl SwiftFs {
                 recent.stored(&key, &made);
                 Ok(())
             });
-        let child = inode.clone();
-        self.dirs.patch(parent.ino, |e| {
-            e.insert(name.to_string(), child);
-        });
+        self.dirs.added(parent.ino, name, inode.clone());
         // a folder made just now is empty: no need to ask Swift
         self.dirs.insert(
             inode.ino,
@@ -431,10 +428,7 @@ impl SwiftFs {
         self.inodes.rename(&source, &new_parent, new_name);
         self.recent.removed(&old_key, left);
         self.recent.stored(&self.inodes.key(&source), &source);
-        let moved = source.clone();
-        self.dirs.patch(new_parent.ino, |e| {
-            e.insert(new_name.to_string(), moved);
-        });
+        self.dirs.added(new_parent.ino, new_name, source.clone());
         if source.kind == NodeKind::Dir {
             self.dirs.invalidate(source.ino);
         }

@@ -3,10 +3,18 @@
 //!
 //! Bounded twice: an LRU on the number of directories, and a cap on the entries of
 //! all cached directories together (a folder of 100,000 objects must not pin memory).
+//!
+//! Beside the listings, names a lookup found missing in a folder whose listing is not
+//! cached (a big folder past the limits, or an expired listing) are remembered for
+//! the same TTL: the `create` or `mkdir` that follows a failed lookup (the kernel
+//! always looks a name up first) then costs no second HEAD and listing. A miss is
+//! forgotten the moment the mount makes that name ([`DirCache::added`]); a name
+//! another client makes is seen once the miss expires, as in listings.
 
 use super::inode::Inode;
 use lru::LruCache;
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +30,7 @@ pub struct DirCache {
     ttl: Duration,
     max_entries: usize,
     inner: Mutex<Inner>,
+    misses: Mutex<Misses>,
 }
 
 struct Inner {
@@ -30,6 +39,33 @@ struct Inner {
     /// When expired listings were last dropped.
     swept: Instant,
 }
+
+/// Names known absent: `(folder, name)` and when Swift said so.
+struct Misses {
+    lru: LruCache<(u64, String), Instant>,
+    /// Counts the names the mount made; `made[bucket]` is the count when a name of
+    /// that bucket was last made. A lookup that was under way meanwhile may have
+    /// been answered before the name existed: its miss is not remembered (see
+    /// [`DirCache::remember_miss`]). Buckets of names rather than names: bounded, and
+    /// 8 writers making different files rarely hinder each other.
+    count: u64,
+    made: [u64; MADE_BUCKETS],
+    hasher: RandomState,
+}
+
+impl Misses {
+    fn bucket(&self, dir: u64, name: &str) -> usize {
+        (self.hasher.hash_one((dir, name)) % MADE_BUCKETS as u64) as usize
+    }
+}
+
+/// Taken before a lookup asks Swift; a miss is remembered only with it.
+#[derive(Clone, Copy, Debug)]
+pub struct LookupTicket(u64);
+
+/// Most names remembered missing (some 100 bytes each).
+const MAX_MISSES: usize = 10_000;
+const MADE_BUCKETS: usize = 256;
 
 /// Expired listings are looked for at most this often.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -44,7 +80,61 @@ impl DirCache {
                 total_entries: 0,
                 swept: Instant::now(),
             }),
+            misses: Mutex::new(Misses {
+                lru: LruCache::new(NonZeroUsize::new(MAX_MISSES).expect("not zero")),
+                count: 0,
+                made: [0; MADE_BUCKETS],
+                hasher: RandomState::new(),
+            }),
         }
+    }
+
+    /// To take before asking Swift whether a name exists.
+    pub fn lookup_ticket(&self) -> LookupTicket {
+        LookupTicket(self.misses.lock().expect("misses").count)
+    }
+
+    /// Remembers that Swift has no `name` in `dir`, unless the mount made a name of
+    /// its bucket since `ticket` was taken (the answer may predate it).
+    pub fn remember_miss(&self, dir: u64, name: &str, ticket: LookupTicket) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut misses = self.misses.lock().expect("misses");
+        if misses.made[misses.bucket(dir, name)] > ticket.0 {
+            return;
+        }
+        misses.lru.put((dir, name.to_string()), Instant::now());
+    }
+
+    /// Whether a lookup found `name` missing in `dir` less than the TTL ago.
+    pub fn is_missing(&self, dir: u64, name: &str) -> bool {
+        let mut misses = self.misses.lock().expect("misses");
+        // a key is needed to look up: one allocation, as cheap as the lookup's own
+        let key = (dir, name.to_string());
+        match misses.lru.get(&key) {
+            Some(at) if at.elapsed() < self.ttl => true,
+            Some(_) => {
+                misses.lru.pop(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The mount made `name` in `dir` (create, mkdir, symlink, mknod, rename): it is
+    /// no longer missing, and it joins `dir`'s cached listing, if one is cached.
+    pub fn added(&self, dir: u64, name: &str, inode: Arc<Inode>) {
+        {
+            let mut misses = self.misses.lock().expect("misses");
+            misses.lru.pop(&(dir, name.to_string()));
+            misses.count += 1;
+            let bucket = misses.bucket(dir, name);
+            misses.made[bucket] = misses.count;
+        }
+        self.patch(dir, |e| {
+            e.insert(name.to_string(), inode);
+        });
     }
 
     /// The cached listing of `dir`, if younger than the TTL.

@@ -215,10 +215,7 @@ impl SwiftFs {
         let posix = self.new_posix(NodeKind::File, mode, caller);
         let writer = Writer::new_file(self.upload.clone(), self.object_name(&inode)?, posix);
         let file = self.open_files.open(&inode, writer, true);
-        let child = inode.clone();
-        self.dirs.patch(parent.ino, |e| {
-            e.insert(name.to_string(), child);
-        });
+        self.dirs.added(parent.ino, name, inode.clone());
         let fh = self.handles.add(Handle::Open {
             file,
             writable: true,

@@ -297,7 +297,8 @@ impl SwiftFs {
         snap
     }
 
-    /// The child `name` of `parent`, from the cached listing or asked for alone.
+    /// The child `name` of `parent`, from the cached listing, a remembered miss, or
+    /// asked for alone.
     async fn child(&self, parent: &Arc<Inode>, name: &str) -> Result<Arc<Inode>, FsError> {
         if let Some(snap) = self.cached_listing(parent.ino) {
             return snap.entries.get(name).cloned().ok_or(FsError::NotFound);
@@ -305,14 +306,22 @@ impl SwiftFs {
         self.lookup_remote(parent, name).await
     }
 
-    /// A lookup answered from memory, when the parent's listing is cached: `None`
-    /// means Swift must be asked ([`Self::lookup`]).
+    /// A lookup answered from memory, when the parent's listing is cached or the
+    /// name was found missing there lately: `None` means Swift must be asked
+    /// ([`Self::lookup`]).
     pub fn lookup_cached(&self, parent: u64, name: &OsStr) -> Option<Result<Attr, FsError>> {
         if name.len() > NAME_MAX {
             return Some(Err(FsError::NameTooLong));
         }
-        let snap = self.dirs.get_fresh(parent)?;
         let name = name.to_str()?;
+        let Some(snap) = self.dirs.get_fresh(parent) else {
+            // a name made through the mount is never a remembered miss: no need to
+            // look for it among files being written
+            return self
+                .dirs
+                .is_missing(parent, name)
+                .then_some(Err(FsError::NotFound));
+        };
         // a miss is counted by the lookup that follows it
         self.metrics.listing_cache(true);
         Some(
@@ -355,7 +364,10 @@ impl SwiftFs {
 
     /// One name without listing the whole parent: a HEAD of the object and a
     /// one-row listing under `name/`, at the same time. A folder wins over a file.
+    /// A name found missing is remembered for the listing TTL.
     async fn lookup_remote(&self, parent: &Arc<Inode>, name: &str) -> Result<Arc<Inode>, FsError> {
+        // before the registries are asked: a name made from here on is not a miss
+        let ticket = self.dirs.lookup_ticket();
         if let Some(open) = self
             .open_files
             .unstored_in(parent.ino)
@@ -371,6 +383,9 @@ impl SwiftFs {
             .find(|d| d.inode.name() == name)
         {
             return Ok(dir.inode.clone());
+        }
+        if self.dirs.is_missing(parent.ino, name) {
+            return Err(FsError::NotFound);
         }
         let file_key = format!("{}{name}", self.inodes.key(parent));
         let object = ObjectName::new(file_key.clone()).map_err(|_| FsError::NotFound)?;
@@ -420,8 +435,13 @@ impl SwiftFs {
             Err(SwiftError::NotFound(_)) => {
                 // stored by us, and a lagging replica does not know it yet
                 let ours = self.recent.stored_inode(&file_key);
-                ours.or_else(|| self.recent.stored_inode(&format!("{file_key}/")))
-                    .ok_or(FsError::NotFound)
+                if let Some(inode) =
+                    ours.or_else(|| self.recent.stored_inode(&format!("{file_key}/")))
+                {
+                    return Ok(inode);
+                }
+                self.dirs.remember_miss(parent.ino, name, ticket);
+                Err(FsError::NotFound)
             }
             Err(e) => Err(e.into()),
         }

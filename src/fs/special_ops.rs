@@ -99,10 +99,7 @@ impl SwiftFs {
         let inode = self.inodes.upsert(&parent, name, kind, None);
         inode.update_from_commit(&Committed::new(size, etag, &meta, false));
         self.recent.stored(object.as_str(), &inode);
-        let child = inode.clone();
-        self.dirs.patch(parent.ino, |e| {
-            e.insert(name.to_string(), child);
-        });
+        self.dirs.added(parent.ino, name, inode.clone());
         Ok(self.entry_for_kernel(&inode))
     }
 

@@ -69,14 +69,17 @@ async fn fixture_with(memory: MemoryStore, plan: SegmentPlan) -> Fixture {
 impl Fixture {
     /// A new mount of the same container: it knows only what Swift holds.
     fn remount(&self) -> SwiftFs {
-        self.remount_with(self.config.clone())
+        self.remount_with(|_| {})
     }
 
-    fn remount_with(&self, config: FsConfig) -> SwiftFs {
+    /// A new mount of the same container with other settings.
+    fn remount_with(&self, change: impl FnOnce(&mut FsConfig)) -> SwiftFs {
         let location = Location {
             container: self.container.clone(),
             prefix: String::new(),
         };
+        let mut config = self.config.clone();
+        change(&mut config);
         SwiftFs::new(
             self.faults.clone(),
             location,
@@ -949,10 +952,7 @@ async fn root_rows(f: &Fixture) -> Vec<crate::swift::ListEntry> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
     let f = fixture().await;
-    let fs = f.remount_with(FsConfig {
-        dir_cache_ttl: Duration::ZERO,
-        ..f.config.clone()
-    });
+    let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
     for name in ["keep", "gone", "old"] {
         let (attr, opened) = fs
             .create(ROOT_INO, OsStr::new(name), true, WRITER, 0o644, OWNER)
@@ -1124,10 +1124,7 @@ async fn links_to_objects_of_the_mount_are_swift_symlinks_and_stay_so() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_swift_symlinks_every_link_is_a_plain_object() {
     let f = fixture().await;
-    let fs = f.remount_with(FsConfig {
-        swift_symlinks: false,
-        ..f.config.clone()
-    });
+    let fs = f.remount_with(|c| c.swift_symlinks = false);
     fs.symlink(ROOT_INO, OsStr::new("l"), OsStr::new("t"), OWNER)
         .await
         .unwrap();
@@ -1354,4 +1351,179 @@ async fn a_failed_part_fails_one_read_and_the_next_starts_afresh() {
     assert_eq!(f.faults.fired(), 1);
     assert_eq!(failed.len(), 1, "one read failed: {failed:?}");
     f.fs.release(fh).await;
+}
+
+/// Requests of each method the store was sent since `before`.
+fn sent_since(
+    memory: &MemoryStore,
+    before: &std::collections::BTreeMap<&'static str, u64>,
+) -> Vec<(&'static str, u64)> {
+    memory
+        .counts()
+        .into_iter()
+        .map(|(m, n)| (m, n - before.get(m).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// A new file as the kernel makes it: a lookup that misses, then create, write and
+/// close.
+async fn write_new(fs: &SwiftFs, parent: u64, name: &str, data: Bytes) -> Result<u64, FsError> {
+    let looked = fs.lookup(parent, OsStr::new(name)).await;
+    assert_eq!(looked.unwrap_err().errno(), libc::ENOENT, "{name} is new");
+    let (attr, opened) = fs
+        .create(parent, OsStr::new(name), false, WRITER, 0o644, OWNER)
+        .await?;
+    fs.write(opened.fh, 0, data).await?;
+    let flushed = fs.flush(opened.fh, WRITER).await;
+    fs.release(opened.fh).await;
+    flushed.map(|()| attr.ino)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_file_in_a_folder_whose_listing_is_not_cached_costs_its_lookup_and_one_put() {
+    let f = fixture().await;
+    // TTL long enough for lookup and create on a loaded machine, short enough to wait out
+    let ttl = Duration::from_secs(2);
+    let fs = f.remount_with(|c| c.dir_cache_ttl = ttl);
+    let expect = vec![("HEAD", 1), ("LIST", 1), ("PUT", 1)];
+
+    // never listed: the lookup asks Swift (HEAD and a one-row listing), the create
+    // that follows knows the answer
+    let before = f.memory.counts();
+    write_new(&fs, ROOT_INO, "a", bytes(5000, 1)).await.unwrap();
+    assert_eq!(sent_since(&f.memory, &before), expect);
+
+    // listed, then expired
+    let dir = fs.opendir(ROOT_INO).await.unwrap();
+    fs.release_dir(dir);
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    let before = f.memory.counts();
+    write_new(&fs, ROOT_INO, "b", bytes(7000, 2)).await.unwrap();
+    assert_eq!(sent_since(&f.memory, &before), expect);
+
+    // listed, then pushed out of the cache by another folder's listing
+    let fs = f.remount_with(|c| c.dir_cache_max_dirs = 1);
+    let sub = ObjectName::new("sub/x".to_string()).unwrap();
+    let meta = crate::swift::ObjectMeta::default();
+    f.memory
+        .put_object(&f.container, &sub, bytes(10, 3), &meta)
+        .await
+        .unwrap();
+    let sub = attr_at(&fs, "sub").await.ino;
+    let dir = fs.opendir(sub).await.unwrap();
+    fs.release_dir(dir);
+    assert!(fs.lookup_cached(ROOT_INO, OsStr::new("sub")).is_none());
+    let before = f.memory.counts();
+    write_new(&fs, ROOT_INO, "c", bytes(3000, 4)).await.unwrap();
+    assert_eq!(sent_since(&f.memory, &before), expect);
+    assert_eq!(f.stored("c"), Some(bytes(3000, 4)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remembered_miss_is_forgotten_by_the_mounts_own_create_mkdir_and_rename() {
+    let f = fixture().await;
+    let fs = &f.fs;
+    let missing = |name: &'static str| async move {
+        let e = fs.lookup(ROOT_INO, OsStr::new(name)).await.unwrap_err();
+        assert_eq!(e.errno(), libc::ENOENT, "{name}");
+    };
+    let ino = write_new(fs, ROOT_INO, "file", bytes(100, 1))
+        .await
+        .unwrap();
+    // stored and no longer open: found by a HEAD, not hidden by the old miss
+    assert_eq!(
+        fs.lookup(ROOT_INO, OsStr::new("file")).await.unwrap().ino,
+        ino
+    );
+
+    missing("dir").await;
+    let dir = f.mkdir(ROOT_INO, "dir").await.unwrap();
+    assert_eq!(
+        fs.lookup(ROOT_INO, OsStr::new("dir")).await.unwrap().ino,
+        dir
+    );
+    assert!(fs.lookup_cached(ROOT_INO, OsStr::new("dir")).is_none());
+
+    missing("moved").await;
+    fs.rename(
+        ROOT_INO,
+        OsStr::new("file"),
+        ROOT_INO,
+        OsStr::new("moved"),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fs.lookup(ROOT_INO, OsStr::new("moved")).await.unwrap().ino,
+        ino
+    );
+
+    missing("link").await;
+    fs.symlink(ROOT_INO, OsStr::new("link"), OsStr::new("moved"), OWNER)
+        .await
+        .unwrap();
+    let link = fs.lookup(ROOT_INO, OsStr::new("link")).await.unwrap();
+    assert_eq!(link.kind, NodeKind::Symlink);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_miss_is_answered_from_memory_and_another_clients_object_shows_after_the_ttl() {
+    let f = fixture().await;
+    let ttl = Duration::from_secs(1);
+    let fs = f.remount_with(|c| c.dir_cache_ttl = ttl);
+    assert!(fs.lookup(ROOT_INO, OsStr::new("later")).await.is_err());
+    let before = f.memory.request_count();
+    let cached = fs.lookup_cached(ROOT_INO, OsStr::new("later"));
+    assert_eq!(cached.unwrap().unwrap_err().errno(), libc::ENOENT);
+    assert!(fs.lookup(ROOT_INO, OsStr::new("later")).await.is_err());
+    assert_eq!(f.memory.request_count(), before, "asked Swift again");
+    // another client stores the name: hidden while the miss is remembered
+    f.memory
+        .put_object(
+            &f.container,
+            &ObjectName::new("later").unwrap(),
+            bytes(10, 1),
+            &crate::swift::ObjectMeta::default(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert!(fs.lookup_cached(ROOT_INO, OsStr::new("later")).is_none());
+    assert_eq!(
+        fs.lookup(ROOT_INO, OsStr::new("later")).await.unwrap().size,
+        10
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_answered_before_the_mount_made_the_name_leaves_no_miss() {
+    let f = fixture().await;
+    // the lookup's listing is held back while the mount makes and stores the name
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Delay(Duration::from_secs(1))).on("race"));
+    let heads = || f.memory.counts().get("HEAD").copied().unwrap_or(0);
+    let before = heads();
+    let lookup = f.fs.lookup(ROOT_INO, OsStr::new("race"));
+    let make = async {
+        // the lookup's HEAD has answered 404: it has taken its ticket
+        while heads() == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (attr, opened) =
+            f.fs.create(ROOT_INO, OsStr::new("race"), true, WRITER, 0o644, OWNER)
+                .await
+                .unwrap();
+        f.close(opened.fh, WRITER).await.unwrap();
+        attr.ino
+    };
+    let (looked, ino) = tokio::join!(lookup, make);
+    assert_eq!(looked.unwrap_err().errno(), libc::ENOENT, "asked before");
+    assert_eq!(f.stored("race"), Some(Bytes::new()));
+    assert_eq!(
+        f.fs.lookup(ROOT_INO, OsStr::new("race")).await.unwrap().ino,
+        ino,
+        "the old answer was remembered as a miss"
+    );
 }

@@ -9,9 +9,10 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -31,6 +32,8 @@ struct Faults {
     cut_next: AtomicUsize,
     seen: AtomicUsize,
     injected: AtomicUsize,
+    /// Requests received, by method.
+    methods: Mutex<BTreeMap<String, usize>>,
 }
 
 struct Shared {
@@ -93,6 +96,11 @@ impl FaultProxy {
         self.shared.faults.lose_next.store(n, Ordering::SeqCst);
     }
 
+    /// Requests received so far, by method (`GET`, `HEAD`, `PUT`...).
+    pub fn method_counts(&self) -> BTreeMap<String, usize> {
+        self.shared.faults.methods.lock().unwrap().clone()
+    }
+
     /// Requests received, and faults injected, so far.
     pub fn counts(&self) -> (usize, usize) {
         (
@@ -116,6 +124,12 @@ fn take_one(c: &AtomicUsize) -> bool {
 
 async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
     s.faults.seen.fetch_add(1, Ordering::SeqCst);
+    *s.faults
+        .methods
+        .lock()
+        .unwrap()
+        .entry(req.method().to_string())
+        .or_default() += 1;
     if take_one(&s.faults.fail_next) {
         s.faults.injected.fetch_add(1, Ordering::SeqCst);
         let status = StatusCode::from_u16(s.faults.status.load(Ordering::SeqCst)).unwrap();
