@@ -1515,11 +1515,13 @@ async fn a_lookup_answered_before_the_mount_made_the_name_leaves_no_miss() {
             f.fs.create(ROOT_INO, OsStr::new("race"), true, WRITER, 0o644, OWNER)
                 .await
                 .unwrap();
-        f.close(opened.fh, WRITER).await.unwrap();
-        attr.ino
+        (attr.ino, opened.fh)
     };
-    let (looked, ino) = tokio::join!(lookup, make);
+    let (looked, (ino, fh)) = tokio::join!(lookup, make);
     assert_eq!(looked.unwrap_err().errno(), libc::ENOENT, "asked before");
+    // stored after the lookup answered (a name stored before it would be answered
+    // from the mount's recent changes)
+    f.close(fh, WRITER).await.unwrap();
     assert_eq!(f.stored("race"), Some(Bytes::new()));
     assert_eq!(
         f.fs.lookup(ROOT_INO, OsStr::new("race")).await.unwrap().ino,
