@@ -427,7 +427,12 @@ impl SwiftFs {
         }
         self.inodes.rename(&source, &new_parent, new_name);
         self.recent.removed(&old_key, left);
-        self.recent.stored(&self.inodes.key(&source), &source);
+        let new_key = self.inodes.key(&source);
+        if source.kind == NodeKind::Dir {
+            // the objects copied below it are new, whatever we deleted there before
+            self.recent.forget_below(&new_key);
+        }
+        self.recent.stored(&new_key, &source);
         self.dirs.added(new_parent.ino, new_name, source.clone());
         if source.kind == NodeKind::Dir {
             self.dirs.invalidate(source.ino);

@@ -119,6 +119,13 @@ impl RecentChanges {
         );
     }
 
+    /// Everything below folder `dir_key` was just written by us (a folder moved
+    /// there): what we removed there before no longer holds.
+    pub fn forget_below(&self, dir_key: &str) {
+        let mut inner = self.inner.lock().expect("recent changes");
+        inner.by_dir.retain(|dir, _| !dir.starts_with(dir_key));
+    }
+
     /// Lays our changes over the entries a listing of folder `dir_key` gave:
     /// names we removed go (unless another version was stored since), and names we
     /// stored are taken from us (the caller adds `stored`; their rows are dropped so

@@ -1529,3 +1529,33 @@ async fn a_lookup_answered_before_the_mount_made_the_name_leaves_no_miss() {
         "the old answer was remembered as a miss"
     );
 }
+
+/// borg's lock: a folder made under a temporary name, a file in it, the folder
+/// renamed into place; released by deleting both; taken again the same way, with a
+/// file of the same name and content.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_moved_over_names_deleted_before_shows_its_files() {
+    let f = fixture().await;
+    for round in 0..2 {
+        let tmp = format!("lock.tmp{round}");
+        let t = f.mkdir(ROOT_INO, &tmp).await.unwrap();
+        let (_, opened) =
+            f.fs.create(t, OsStr::new("host-1"), true, WRITER, 0o644, OWNER)
+                .await
+                .unwrap();
+        f.close(opened.fh, WRITER).await.unwrap();
+        f.fs.rename(
+            ROOT_INO,
+            OsStr::new(&tmp),
+            ROOT_INO,
+            OsStr::new("lock"),
+            true,
+        )
+        .await
+        .unwrap();
+        let lock = f.fs.lookup(ROOT_INO, OsStr::new("lock")).await.unwrap().ino;
+        assert_eq!(f.names(lock).await, ["host-1"], "round {round}");
+        f.fs.unlink(lock, OsStr::new("host-1")).await.unwrap();
+        f.fs.rmdir(ROOT_INO, OsStr::new("lock")).await.unwrap();
+    }
+}
