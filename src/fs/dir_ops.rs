@@ -229,6 +229,7 @@ impl SwiftFs {
         {
             self.store.delete_object(&self.container, &without).await?;
         }
+        self.recent.forget_below(&key);
         self.recent.removed(&key, None);
         self.dirs.invalidate(dir.ino);
         self.forget_child(&parent, name);
@@ -426,12 +427,14 @@ impl SwiftFs {
             }
         }
         self.inodes.rename(&source, &new_parent, new_name);
-        self.recent.removed(&old_key, left);
         let new_key = self.inodes.key(&source);
         if source.kind == NodeKind::Dir {
-            // the objects copied below it are new, whatever we deleted there before
+            // nothing we stored below the old name is there now, and the objects
+            // copied below the new one are new, whatever we deleted there before
+            self.recent.forget_below(&old_key);
             self.recent.forget_below(&new_key);
         }
+        self.recent.removed(&old_key, left);
         self.recent.stored(&new_key, &source);
         self.dirs.added(new_parent.ino, new_name, source.clone());
         if source.kind == NodeKind::Dir {

@@ -416,7 +416,6 @@ impl SwiftFs {
             }
             Err(e) => return Err(e.into()),
         };
-        let below = below && !self.recent.is_removed(&format!("{file_key}/"), None);
         match head {
             // a marker of our own kind carries the folder's attributes
             Ok(info) if info.meta.directory => {

@@ -119,8 +119,8 @@ impl RecentChanges {
         );
     }
 
-    /// Everything below folder `dir_key` was just written by us (a folder moved
-    /// there): what we removed there before no longer holds.
+    /// What we did below folder `dir_key` no longer holds: the folder was moved away
+    /// or removed, or another was moved there.
     pub fn forget_below(&self, dir_key: &str) {
         let mut inner = self.inner.lock().expect("recent changes");
         inner.by_dir.retain(|dir, _| !dir.starts_with(dir_key));
@@ -144,8 +144,11 @@ impl RecentChanges {
                         (None, _) => false,
                         // the version we deleted: a replica that missed the delete
                         (Some(EntryKind::File(row)), Some(etag)) => row.etag == *etag,
+                        // a large object's: listings show its manifest's ETag
                         (Some(EntryKind::File(_)), None) => true,
-                        (Some(EntryKind::Dir { .. }), _) => true,
+                        // a folder can come back by many ways (a file written below
+                        // it, by us or anyone): never hidden
+                        (Some(EntryKind::Dir { .. }), _) => false,
                     };
                     if stale {
                         log::debug!("listing of {dir_key:?} still shows {name:?}, deleted by us");
@@ -170,9 +173,8 @@ impl RecentChanges {
         Overlay { stored }
     }
 
-    /// Whether what Swift shows under `key` is what we deleted: the version with
-    /// `etag` of a file, or (`etag` `None`, a folder's key) a folder we removed.
-    /// Then the name is gone, whatever a lagging replica says.
+    /// Whether the file Swift shows under `key` (its version `etag`) is what we
+    /// deleted: then the name is gone, whatever a lagging replica says.
     pub fn is_removed(&self, key: &str, etag: Option<&str>) -> bool {
         let (dir, name) = split(key);
         let mut inner = self.inner.lock().expect("recent changes");
