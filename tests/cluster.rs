@@ -1210,7 +1210,7 @@ fn logins_of(pid: u32) -> usize {
 /// soak found, see docs/SEMANTICS.md.) Every result and every byte the mounts return must match the
 /// local directories (the model compares them after each operation, in full every 25
 /// and after the final remount); each mount's RSS, sampled every 10 s, must stay below
-/// 128 MiB, and in soaks of 20 minutes or more within 10 % of its peak during the
+/// 192 MiB, and in soaks of 20 minutes or more within 10 % of its peak during the
 /// warm-up (the first half, at most 10 minutes; shorter soaks print the verdict).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the cluster profile (scripts/test.sh runs it)"]
@@ -1407,13 +1407,15 @@ fn soak(c: &Cluster, container: &str, secs: u64, seed: u64) {
     for r in &ok {
         println!("  {r}");
     }
-    // Memory: each mount below SWIFTMOUNT_SOAK_RSS_MAX_MIB (128) always; flat after
+    // Memory: each mount below SWIFTMOUNT_SOAK_RSS_MAX_MIB (192: since reads fetch up
+    // to 20 MiB ahead and keep 8 MiB behind per open file, one mount reached 108 MiB
+    // with the model's handles open) always; flat after
     // the warm-up (within 10 % of the warm-up's peak; warm-up: the first half of the sampled time, at most
     // 10 minutes) asserted only in soaks of 20 minutes or more. In 180 s runs the
     // buffers' high-water mark (two large files in flight, read-ahead of four handles:
     // 70-77 MiB in every run) was still being reached after the first half in some runs
     // (53 -> 69 MiB), so there the verdict is printed, not asserted.
-    let max_mib = env_num("SWIFTMOUNT_SOAK_RSS_MAX_MIB", 128);
+    let max_mib = env_num("SWIFTMOUNT_SOAK_RSS_MAX_MIB", 192);
     // from the first sample: mounting and the prewarm can take a minute at load
     let first = samples.first().map_or(Duration::ZERO, |(t, _)| *t);
     let sampled = secs.saturating_sub(first.as_secs());
