@@ -229,8 +229,7 @@ impl SwiftFs {
         {
             self.store.delete_object(&self.container, &without).await?;
         }
-        self.recent.forget_below(&key);
-        self.recent.removed(&key, None);
+        self.recent.forget_folder(&key);
         self.dirs.invalidate(dir.ino);
         self.forget_child(&parent, name);
         Ok(())
@@ -405,7 +404,7 @@ impl SwiftFs {
             open.detach().await?;
         }
         let old_key = self.inodes.key(&source);
-        // the ETag listings show for the name left behind (none for a folder)
+        // the ETag listings show for the file left behind
         let left = match source.kind {
             NodeKind::File | NodeKind::Symlink | NodeKind::Fifo | NodeKind::Socket => {
                 self.rename_file(&source, &new_parent, new_name, target.as_deref())
@@ -429,12 +428,13 @@ impl SwiftFs {
         self.inodes.rename(&source, &new_parent, new_name);
         let new_key = self.inodes.key(&source);
         if source.kind == NodeKind::Dir {
-            // nothing we stored below the old name is there now, and the objects
-            // copied below the new one are new, whatever we deleted there before
-            self.recent.forget_below(&old_key);
+            // nothing we did below the old name holds now, and the objects copied
+            // below the new one are new, whatever we deleted there before
+            self.recent.forget_folder(&old_key);
             self.recent.forget_below(&new_key);
+        } else {
+            self.recent.removed(&old_key, left);
         }
-        self.recent.removed(&old_key, left);
         self.recent.stored(&new_key, &source);
         self.dirs.added(new_parent.ino, new_name, source.clone());
         if source.kind == NodeKind::Dir {

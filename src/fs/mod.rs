@@ -432,11 +432,9 @@ impl SwiftFs {
                 Ok(inode)
             }
             Err(SwiftError::NotFound(_)) => {
-                // stored by us, and a lagging replica does not know it yet
-                let ours = self.recent.stored_inode(&file_key);
-                if let Some(inode) =
-                    ours.or_else(|| self.recent.stored_inode(&format!("{file_key}/")))
-                {
+                // stored (a file) or made (a folder) by us, and a lagging replica
+                // does not know it yet
+                if let Some(inode) = self.recent.stored_inode(&file_key) {
                     return Ok(inode);
                 }
                 self.dirs.remember_miss(parent.ino, name, ticket);

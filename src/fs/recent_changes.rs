@@ -27,7 +27,8 @@ const MAX_CHANGES: usize = 50_000;
 
 #[derive(Clone, Debug)]
 enum Change {
-    /// Deleted by us; `etag` is the version we deleted (none for a folder).
+    /// A file deleted by us; `etag` is the version we deleted (none for a large
+    /// object, whose listed ETag is its manifest's: any version is ours).
     Removed { etag: Option<String> },
     /// Stored (or made, for a folder) by us: this inode is what the name holds.
     Stored { inode: Arc<Inode> },
@@ -103,7 +104,7 @@ impl RecentChanges {
             .push_back((now, dir.to_string(), name.to_string()));
     }
 
-    /// `key` (an object name, or a folder's key ending in `/`) was deleted by us;
+    /// The file `key` was deleted by us;
     /// `etag` is the version deleted, when known.
     pub fn removed(&self, key: &str, etag: Option<String>) {
         self.record(key, Change::Removed { etag });
@@ -117,6 +118,19 @@ impl RecentChanges {
                 inode: inode.clone(),
             },
         );
+    }
+
+    /// A folder we made is gone (removed, or moved away): nothing holds its name.
+    /// (Folders are never hidden from listings, so nothing is remembered of it.)
+    pub fn forget_folder(&self, dir_key: &str) {
+        let (dir, name) = split(dir_key);
+        let mut inner = self.inner.lock().expect("recent changes");
+        if let Some(names) = inner.by_dir.get_mut(dir) {
+            names.remove(name);
+        }
+        inner
+            .by_dir
+            .retain(|d, names| !names.is_empty() && !d.starts_with(dir_key));
     }
 
     /// What we did below folder `dir_key` no longer holds: the folder was moved away
