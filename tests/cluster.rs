@@ -169,14 +169,14 @@ struct Replica {
 }
 
 /// What `node`'s object server holds of `object` in the test container (`None`: 404),
-/// asked directly, without the proxy.
+/// asked directly, without the proxy; `Err` says why it cannot tell (a server down).
 async fn replica(
     c: &Cluster,
     t: &TestContainer,
     container: &str,
     object: &str,
     node: u32,
-) -> Option<Replica> {
+) -> Result<Option<Replica>, String> {
     let account = account_of(t).await;
     let part = c.partition(&account, container, object);
     let enc = |s: &str| {
@@ -194,11 +194,12 @@ async fn replica(
         .header("X-Backend-Storage-Policy-Index", "0")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    if resp.status() == 404 {
-        return None;
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    match resp.status().as_u16() {
+        404 => return Ok(None),
+        200 => {}
+        status => return Err(format!("GET {url}: {status}")),
     }
-    assert_eq!(resp.status(), 200, "GET {url}");
     let header = |k: &str| {
         resp.headers()
             .get(k)
@@ -206,8 +207,8 @@ async fn replica(
             .unwrap_or_default()
     };
     let timestamp = header("x-timestamp");
-    let body = resp.bytes().await.unwrap().to_vec();
-    Some(Replica { body, timestamp })
+    let body = resp.bytes().await.map_err(|e| e.to_string())?.to_vec();
+    Ok(Some(Replica { body, timestamp }))
 }
 
 /// `AUTH_…` of the test container's account.
@@ -249,15 +250,16 @@ async fn replicas_hold(
 ) -> Option<String> {
     for n in 1..=c.nodes {
         match replica(c, t, t.name.as_str(), object, n).await {
-            None => return Some(format!("node {n} has no {object}")),
-            Some(r) if r.body != want => {
+            Err(why) => return Some(why),
+            Ok(None) => return Some(format!("node {n} has no {object}")),
+            Ok(Some(r)) if r.body != want => {
                 return Some(format!(
                     "node {n} holds another {object} ({} bytes, ts {})",
                     r.body.len(),
                     r.timestamp
                 ));
             }
-            Some(_) => {}
+            Ok(Some(_)) => {}
         }
     }
     None
@@ -273,8 +275,10 @@ async fn slo_replicas_hold(
 ) -> Option<String> {
     let mut manifest: Option<Vec<serde_json::Value>> = None;
     for n in 1..=c.nodes {
-        let Some(r) = replica(c, t, t.name.as_str(), object, n).await else {
-            return Some(format!("node {n} has no manifest {object}"));
+        let r = match replica(c, t, t.name.as_str(), object, n).await {
+            Err(why) => return Some(why),
+            Ok(None) => return Some(format!("node {n} has no manifest {object}")),
+            Ok(Some(r)) => r,
         };
         let segs: Vec<serde_json::Value> = match serde_json::from_slice(&r.body) {
             Ok(s) => s,
@@ -296,11 +300,12 @@ async fn slo_replicas_hold(
         offset += len;
         for n in 1..=c.nodes {
             match replica(c, t, container, name, n).await {
-                None => return Some(format!("node {n} has no segment {name}")),
-                Some(r) if r.body != expected => {
+                Err(why) => return Some(why),
+                Ok(None) => return Some(format!("node {n} has no segment {name}")),
+                Ok(Some(r)) if r.body != expected => {
                     return Some(format!("node {n}: segment {name} differs"));
                 }
-                Some(_) => {}
+                Ok(Some(_)) => {}
             }
         }
     }
@@ -313,10 +318,13 @@ async fn slo_replicas_hold(
     None
 }
 
-/// A fresh test container, once the cluster takes writes again: after a server
-/// restart the proxies skip ("error-limit") it for up to 60 s, and a test that follows
-/// one that restarted servers must not start with a cluster still catching up.
+/// A fresh test container, once the cluster takes writes again on every node: after
+/// a server restart the proxies skip ("error-limit") it for up to 60 s, and a test
+/// that follows one that restarted servers must not start with a cluster still
+/// catching up (a file written then has a replica too few, and a test that stops the
+/// other nodes finds none).
 async fn container(tag: &str) -> TestContainer {
+    let c = Cluster::get();
     let t = TestContainer::new(lab::client(lab::labuser_v3()), tag).await;
     let probe = lab::obj("probe");
     until(
@@ -330,6 +338,10 @@ async fn container(tag: &str) -> TestContainer {
             match put {
                 Ok(_) => {}
                 Err(e) => return Some(e.to_string()),
+            }
+            // the proxy wrote every replica at once: it skips no object server
+            if let Some(why) = replicas_hold(&c, &t, probe.as_str(), b"probe").await {
+                return Some(why);
             }
             if let Err(e) = t.client.delete_object(&t.name, &probe).await {
                 return Some(e.to_string());
@@ -552,6 +564,11 @@ async fn two_object_servers_down_fail_writes_cleanly() {
     let v2 = random_bytes(300 << 10, 2);
     let fresh = random_bytes(20 << 10, 3);
     try_write(&m.join("keep.bin"), &v1).expect("v1 with every node up");
+    // node 1, which stays up, must hold v1 (a slow replica is written a moment later)
+    until("3 replicas of v1", Duration::from_secs(60), || {
+        replicas_hold(&c, &t, "keep.bin", &v1)
+    })
+    .await;
 
     let start = Instant::now();
     let mut down = c.down("stop", "object", 2);
@@ -959,9 +976,11 @@ async fn a_stale_replica_never_mixes_versions() {
     node3.restart();
     let r3 = replica(&c, &t, t.name.as_str(), "f.bin", 3)
         .await
+        .unwrap()
         .expect("node 3 holds f.bin");
     let r1 = replica(&c, &t, t.name.as_str(), "f.bin", 1)
         .await
+        .unwrap()
         .expect("node 1 holds f.bin");
     assert!(
         r3.body == v1 && r1.body == v2,

@@ -130,7 +130,7 @@ impl SwiftFs {
                 Err(FsError::Swift(SwiftError::NotFound(_))) => None,
                 Err(e) => return Err(e),
             };
-            self.recent.removed(&self.inodes.key(&inode), etag);
+            self.recent.removed(&self.inodes.key(&inode), etag, None);
         }
         self.forget_child(&parent, name);
         Ok(())
@@ -172,7 +172,7 @@ impl SwiftFs {
             .start(inode.clone(), key.clone(), async move {
                 store_marker(&*store, &container, &marker, &meta).await?;
                 // listed as pending until now; a lagging listing must not lose it after
-                recent.stored(&key, &made);
+                recent.stored(&key, &made, None);
                 Ok(())
             });
         self.dirs.added(parent.ino, name, inode.clone());
@@ -404,6 +404,8 @@ impl SwiftFs {
             open.detach().await?;
         }
         let old_key = self.inodes.key(&source);
+        let etag_of = |inode: &Inode| inode.with_state(|s| s.etag.clone());
+        let (left_before, replaced) = (etag_of(&source), target.as_deref().and_then(etag_of));
         // the ETag listings show for the file left behind
         let left = match source.kind {
             NodeKind::File | NodeKind::Symlink | NodeKind::Fifo | NodeKind::Socket => {
@@ -433,9 +435,9 @@ impl SwiftFs {
             self.recent.forget_folder(&old_key);
             self.recent.forget_below(&new_key);
         } else {
-            self.recent.removed(&old_key, left);
+            self.recent.removed(&old_key, left, left_before);
         }
-        self.recent.stored(&new_key, &source);
+        self.recent.stored(&new_key, &source, replaced);
         self.dirs.added(new_parent.ino, new_name, source.clone());
         if source.kind == NodeKind::Dir {
             self.dirs.invalidate(source.ino);

@@ -288,10 +288,11 @@ impl SwiftFs {
     }
 
     async fn store_content(&self, file: &OpenFile) -> Result<(), FsError> {
+        let replaced = file.inode.with_state(|s| s.etag.clone());
         if let Some(c) = file.commit().await? {
             let key = self.inodes.key(&file.inode);
             log::debug!("stored {key} ({} bytes)", c.size);
-            self.recent.stored(&key, &file.inode);
+            self.recent.stored(&key, &file.inode, replaced);
         }
         Ok(())
     }

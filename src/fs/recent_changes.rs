@@ -25,19 +25,56 @@ const KEEP: Duration = Duration::from_secs(120);
 /// must not pin memory).
 const MAX_CHANGES: usize = 50_000;
 
+/// Earlier versions remembered per name: a replica can lag by several of our
+/// changes (a file truncated, then renamed away), never by many.
+const MAX_EARLIER: usize = 8;
+
 #[derive(Clone, Debug)]
 enum Change {
     /// A file deleted by us; `etag` is the version we deleted (none for a large
     /// object, whose listed ETag is its manifest's: any version is ours).
     Removed { etag: Option<String> },
-    /// Stored (or made, for a folder) by us: this inode is what the name holds.
-    Stored { inode: Arc<Inode> },
+    /// Stored (or made, for a folder) by us: this inode is what the name holds;
+    /// `etag` is the version stored then (the inode moves on with later writes).
+    Stored {
+        inode: Arc<Inode>,
+        etag: Option<String>,
+    },
+}
+
+impl Change {
+    fn version(&self) -> Option<&String> {
+        match self {
+            Change::Removed { etag } | Change::Stored { etag, .. } => etag.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Record {
     at: Instant,
     change: Change,
+    /// Versions the name held before, replaced by us since: a replica that missed
+    /// our changes shows one of them, and it is no newer than what we did.
+    earlier: Vec<String>,
+}
+
+impl Record {
+    /// Whether a listed or HEADed version `etag` of the name is one we replaced.
+    fn replaced(&self, etag: &str) -> bool {
+        self.earlier.iter().any(|e| e == etag)
+    }
+
+    /// Whether a file Swift shows with `etag` is gone by our removal.
+    fn removes(&self, etag: Option<&str>) -> bool {
+        match (&self.change, etag) {
+            (Change::Stored { .. }, _) => false,
+            // a large object's: listings show its manifest's ETag
+            (Change::Removed { etag: None }, _) => true,
+            (Change::Removed { etag: Some(r) }, Some(e)) => r == e || self.replaced(e),
+            (Change::Removed { etag: Some(_) }, None) => false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -89,35 +126,52 @@ fn split(key: &str) -> (&str, &str) {
 }
 
 impl RecentChanges {
-    fn record(&self, key: &str, change: Change) {
+    /// Records `change` to `key`, which replaced version `replaced` (when known)
+    /// and whatever we did to the name before.
+    fn record(&self, key: &str, change: Change, replaced: Option<String>) {
         let (dir, name) = split(key);
         let now = Instant::now();
         let mut inner = self.inner.lock().expect("recent changes");
         inner.expire(now);
-        inner
-            .by_dir
-            .entry(dir.to_string())
-            .or_default()
-            .insert(name.to_string(), Record { at: now, change });
+        let names = inner.by_dir.entry(dir.to_string()).or_default();
+        let mut earlier = Vec::new();
+        let before = names.remove(name);
+        let versions = before.as_ref().into_iter().flat_map(|b| {
+            let own = b.change.version().into_iter();
+            b.earlier.iter().chain(own)
+        });
+        for version in versions.chain(replaced.as_ref()) {
+            if Some(version) != change.version() && !earlier.contains(version) {
+                earlier.push(version.clone());
+            }
+        }
+        let excess = earlier.len().saturating_sub(MAX_EARLIER);
+        earlier.drain(..excess);
+        names.insert(
+            name.to_string(),
+            Record {
+                at: now,
+                change,
+                earlier,
+            },
+        );
         inner
             .order
             .push_back((now, dir.to_string(), name.to_string()));
     }
 
-    /// The file `key` was deleted by us;
-    /// `etag` is the version deleted, when known.
-    pub fn removed(&self, key: &str, etag: Option<String>) {
-        self.record(key, Change::Removed { etag });
+    /// The file `key` was deleted by us; `etag` is the version deleted, when known,
+    /// and `replaced` the one before it (a rename first stores what is being written).
+    pub fn removed(&self, key: &str, etag: Option<String>, replaced: Option<String>) {
+        self.record(key, Change::Removed { etag }, replaced);
     }
 
-    /// `key` now holds what `inode` says: we stored it, or made the folder.
-    pub fn stored(&self, key: &str, inode: &Arc<Inode>) {
-        self.record(
-            key,
-            Change::Stored {
-                inode: inode.clone(),
-            },
-        );
+    /// `key` now holds what `inode` says: we stored it over version `replaced`
+    /// (when known), or made the folder.
+    pub fn stored(&self, key: &str, inode: &Arc<Inode>, replaced: Option<String>) {
+        let etag = inode.with_state(|s| s.etag.clone());
+        let inode = inode.clone();
+        self.record(key, Change::Stored { inode, etag }, replaced);
     }
 
     /// A folder we made is gone (removed, or moved away): nothing holds its name.
@@ -141,7 +195,7 @@ impl RecentChanges {
     }
 
     /// Lays our changes over the entries a listing of folder `dir_key` gave:
-    /// names we removed go (unless another version was stored since), and names we
+    /// names we removed go (unless they show a version we never saw), and names we
     /// stored are taken from us (the caller adds `stored`; their rows are dropped so
     /// that a stale row cannot turn our attributes back).
     pub fn overlay(&self, dir_key: &str, entries: &mut BTreeMap<String, EntryKind>) -> Overlay {
@@ -153,23 +207,17 @@ impl RecentChanges {
         };
         for (name, record) in names {
             match &record.change {
-                Change::Removed { etag } => {
-                    let stale = match (entries.get(name), etag) {
-                        (None, _) => false,
-                        // the version we deleted: a replica that missed the delete
-                        (Some(EntryKind::File(row)), Some(etag)) => row.etag == *etag,
-                        // a large object's: listings show its manifest's ETag
-                        (Some(EntryKind::File(_)), None) => true,
-                        // a folder can come back by many ways (a file written below
-                        // it, by us or anyone): never hidden
-                        (Some(EntryKind::Dir { .. }), _) => false,
-                    };
+                Change::Removed { .. } => {
+                    // a folder can come back by many ways (a file written below it,
+                    // by us or anyone): never hidden
+                    let stale = matches!(entries.get(name),
+                        Some(EntryKind::File(row)) if record.removes(Some(&row.etag)));
                     if stale {
                         log::debug!("listing of {dir_key:?} still shows {name:?}, deleted by us");
                         entries.remove(name);
                     }
                 }
-                Change::Stored { inode } => {
+                Change::Stored { inode, .. } => {
                     let ours = inode.with_state(|s| s.etag.clone());
                     let agrees = match entries.get(name) {
                         Some(EntryKind::File(row)) => ours.as_deref() == Some(row.etag.as_str()),
@@ -193,17 +241,11 @@ impl RecentChanges {
         let (dir, name) = split(key);
         let mut inner = self.inner.lock().expect("recent changes");
         inner.expire(Instant::now());
-        match inner.by_dir.get(dir).and_then(|n| n.get(name)) {
-            Some(Record {
-                change: Change::Removed { etag: removed },
-                ..
-            }) => match (removed, etag) {
-                (Some(r), Some(e)) => r == e,
-                (None, _) => true,
-                (Some(_), None) => false,
-            },
-            _ => false,
-        }
+        inner
+            .by_dir
+            .get(dir)
+            .and_then(|n| n.get(name))
+            .is_some_and(|r| r.removes(etag))
     }
 
     /// What we stored under `key`, if it was us, lately.
@@ -212,7 +254,7 @@ impl RecentChanges {
         let mut inner = self.inner.lock().expect("recent changes");
         inner.expire(Instant::now());
         match &inner.by_dir.get(dir)?.get(name)?.change {
-            Change::Stored { inode } => Some(inode.clone()),
+            Change::Stored { inode, .. } => Some(inode.clone()),
             Change::Removed { .. } => None,
         }
     }

@@ -98,7 +98,7 @@ impl SwiftFs {
             .await?;
         let inode = self.inodes.upsert(&parent, name, kind, None);
         inode.update_from_commit(&Committed::new(size, etag, &meta, false));
-        self.recent.stored(object.as_str(), &inode);
+        self.recent.stored(object.as_str(), &inode, None);
         self.dirs.added(parent.ino, name, inode.clone());
         Ok(self.entry_for_kernel(&inode))
     }

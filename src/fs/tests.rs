@@ -1049,6 +1049,66 @@ async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
     assert_eq!(names, ["fresh", "gone", "keep", "made", "new"]);
 }
 
+/// A replica can miss several of our changes to a name: one that shows a version we
+/// replaced before the delete or rename (the soak found a file truncated, then renamed
+/// away, listed again with its size before the truncate) does not bring the name back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_listing_of_a_version_replaced_before_the_delete_stays_hidden() {
+    let f = fixture().await;
+    let theirs = ObjectName::new("theirs".to_string()).unwrap();
+    let meta = crate::swift::ObjectMeta::default();
+    f.memory
+        .put_object(&f.container, &theirs, bytes(50, 1), &meta)
+        .await
+        .unwrap();
+    let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
+    let (attr, opened) = fs
+        .create(ROOT_INO, OsStr::new("ours"), true, WRITER, 0o644, OWNER)
+        .await
+        .unwrap();
+    fs.write(opened.fh, 0, bytes(100, 2)).await.unwrap();
+    fs.release(opened.fh).await;
+    let ours = attr.ino;
+    let before = root_rows(&f).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(before)).times(u64::MAX));
+
+    // another client's file: looked up, truncated through the mount, removed
+    let theirs = fs.lookup(ROOT_INO, OsStr::new("theirs")).await.unwrap().ino;
+    let truncate = SetAttr {
+        size: Some(0),
+        ..SetAttr::default()
+    };
+    fs.setattr(theirs, truncate).await.unwrap();
+    fs.unlink(ROOT_INO, OsStr::new("theirs")).await.unwrap();
+    // ours: truncated, then renamed away
+    fs.setattr(ours, truncate).await.unwrap();
+    fs.rename(
+        ROOT_INO,
+        OsStr::new("ours"),
+        ROOT_INO,
+        OsStr::new("moved"),
+        false,
+    )
+    .await
+    .unwrap();
+
+    let names: Vec<String> = listed(&fs).await.into_keys().collect();
+    assert_eq!(
+        names,
+        ["moved"],
+        "the lagging listing showed both names with their sizes before the truncate"
+    );
+    for gone in ["theirs", "ours"] {
+        assert!(matches!(
+            fs.lookup(ROOT_INO, OsStr::new(gone)).await,
+            Err(FsError::NotFound)
+        ));
+    }
+    assert_eq!(attr_at(&fs, "moved").await.size, 0);
+}
+
 /// What Swift holds under `name`: its metadata, as a HEAD (of the link itself) says.
 async fn stored_meta(f: &Fixture, name: &str) -> crate::swift::ObjectMeta {
     let object = ObjectName::new(name.to_string()).unwrap();
