@@ -576,6 +576,24 @@ async fn two_object_servers_down_fail_writes_cleanly() {
     let over = try_write(&m.join("keep.bin"), &v2);
     let new = try_write(&m.join("new.bin"), &fresh);
     let failed_in = start.elapsed();
+    // close() said EIO at once; the kernel's release comes after it, and the mount's
+    // last try to store keep.bin (readers on the mount see what it tries to store)
+    // ends with its ERROR line
+    let last_try = until(
+        "the last close of keep.bin giving up",
+        Duration::from_secs(120),
+        || {
+            let log = m.log();
+            async move {
+                let gave_up = log
+                    .lines()
+                    .any(|l| l.contains("keep.bin") && l.contains("ERROR"));
+                (!gave_up).then(|| "no ERROR line about keep.bin yet".to_string())
+            }
+        },
+    )
+    .await;
+    eprintln!("the last close of keep.bin gave up {last_try:?} after close() returned");
     let log = m.log();
     assert_eq!(
         over.as_ref().map_err(io::Error::raw_os_error),

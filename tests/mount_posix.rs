@@ -520,3 +520,85 @@ async fn links_within_the_mount_are_swift_symlinks_other_clients_follow() {
     drop(m);
     t.cleanup().await;
 }
+
+/// Swift symlinks made by another client (`X-Symlink-Target`, no POSIX target of
+/// ours) are links on the mount, from one listing: to the object within the mount,
+/// or, out of it, through the folder above the container.
+#[tokio::test(flavor = "multi_thread")]
+async fn swift_symlinks_of_other_clients_are_links() {
+    let t = TestContainer::new(lab::client(lab::labuser_v3()), "px-foreign-link").await;
+    let c = t.name.as_str();
+    let put = |name: &'static str, target: String| {
+        let t = &t;
+        async move {
+            t.client
+                .put_raw(
+                    &t.name,
+                    &lab::obj(name),
+                    bytes::Bytes::new(),
+                    &[("X-Symlink-Target", target)],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("PUT symlink {name}: {e}"));
+        }
+    };
+    t.client
+        .put_raw(
+            &t.name,
+            &lab::obj("d/a b.txt"),
+            bytes::Bytes::from_static(b"target\n"),
+            &[],
+        )
+        .await
+        .unwrap();
+    put("d/near", format!("{c}/d/a%20b.txt")).await;
+    put("top", format!("{c}/d/a%20b.txt")).await;
+    put("d/out", "elsewhere/x".to_string()).await;
+    let m = Mount::new(c, &[]);
+    let names: Vec<(String, bool)> = fs::read_dir(m.join("d"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.file_type().unwrap().is_symlink())
+        })
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("a b.txt".to_string(), false),
+            ("near".to_string(), true),
+            ("out".to_string(), true)
+        ]
+    );
+    assert_eq!(
+        fs::read_link(m.join("d/near")).unwrap(),
+        Path::new("a b.txt")
+    );
+    assert_eq!(
+        fs::read_link(m.join("top")).unwrap(),
+        Path::new("d/a b.txt")
+    );
+    assert_eq!(
+        fs::read_link(m.join("d/out")).unwrap(),
+        Path::new("../../elsewhere/x")
+    );
+    let meta = fs::symlink_metadata(m.join("top")).unwrap();
+    assert!(meta.file_type().is_symlink());
+    assert_eq!(meta.len(), "d/a b.txt".len() as u64);
+    assert_eq!(fs::read(m.join("top")).unwrap(), b"target\n");
+    assert_eq!(fs::read(m.join("d/near")).unwrap(), b"target\n");
+    // renamed through the mount, it stays a Swift symlink other clients follow
+    fs::rename(m.join("top"), m.join("d/top")).unwrap();
+    drop(m);
+    assert_eq!(followed(&t, "d/top").await, b"target\n");
+    let m = Mount::new(c, &[]);
+    assert_eq!(
+        fs::read_link(m.join("d/top")).unwrap(),
+        Path::new("a b.txt")
+    );
+    drop(m);
+    t.cleanup().await;
+}

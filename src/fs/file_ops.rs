@@ -43,7 +43,9 @@ impl SwiftFs {
     pub(super) async fn head(&self, inode: &Inode) -> Result<Option<ObjectInfo>, FsError> {
         let object = self.object_name(inode)?;
         match self.store.head_object(&self.container, &object).await {
-            Ok(info) => {
+            Ok(mut info) => {
+                let link = info.meta.swift_link.as_deref();
+                self.adopt_swift_link(object.as_str(), link, &mut info.meta.posix);
                 inode.update_from_head(&info);
                 Ok(Some(info))
             }
@@ -165,6 +167,8 @@ impl SwiftFs {
         if let Some(file) = self.open_files.share(inode.ino) {
             return Ok(file);
         }
+        // the kernel's pages of the file will hold what is written, stored or not
+        inode.forget_cached_version();
         let info = self.head(inode).await?;
         let base = match &info {
             Some(i) => Base {

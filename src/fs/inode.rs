@@ -187,6 +187,11 @@ impl Inode {
         same
     }
 
+    /// The kernel's cached pages of the file no longer show a stored version.
+    pub fn forget_cached_version(&self) {
+        self.state.lock().expect("inode lock").cached_etag = None;
+    }
+
     /// What an upload through the mount (or a folder marker's PUT) stored.
     pub fn update_from_commit(&self, c: &Committed) {
         let mut s = self.state.lock().expect("inode lock");
@@ -290,6 +295,11 @@ impl InodeTable {
             .by_ino
             .get(&ino)?
             .upgrade()
+    }
+
+    /// The mount root's key: its object-name prefix (`""` or ending in `/`).
+    pub fn root_key(&self) -> &str {
+        &self.root_key
     }
 
     /// The object name of a file, or the listing prefix of a folder (`""` or ending
@@ -505,6 +515,7 @@ mod tests {
             mtime: None,
             posix: PosixAttrs::default(),
             xattrs: false,
+            swift_link: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub struct FileMeta {
     pub posix: PosixAttrs,
     /// It has extended attributes.
     pub xattrs: bool,
+    /// A Swift symlink's `container/object`.
+    pub swift_link: Option<String>,
 }
 
 impl FileMeta {
@@ -62,6 +64,7 @@ impl FileMeta {
             mtime: meta.mtime,
             posix: meta.posix,
             xattrs: meta.xattrs,
+            swift_link: o.swift_link(),
         }
     }
 }
@@ -159,6 +162,7 @@ mod tests {
             hash: "h".into(),
             last_modified: "2026-11-25T10:00:00.000000".into(),
             content_type: ct.into(),
+            symlink_path: None,
         })
     }
 

@@ -424,7 +424,9 @@ impl SwiftFs {
                 Ok(inode)
             }
             _ if below => Ok(self.inodes.upsert(parent, name, NodeKind::Dir, None)),
-            Ok(info) => {
+            Ok(mut info) => {
+                let link = info.meta.swift_link.as_deref();
+                self.adopt_swift_link(&file_key, link, &mut info.meta.posix);
                 let kind = NodeKind::of_object(info.meta.posix.mode);
                 let inode = self.inodes.upsert(parent, name, kind, None);
                 inode.update_from_head(&info);
@@ -463,6 +465,13 @@ impl SwiftFs {
         let started = Instant::now();
         let rows = self.store.list_all(&self.container, &query).await?;
         let (mut entries, hidden) = entries_from_rows(&key, &rows);
+        for (name, kind) in entries.iter_mut() {
+            if let EntryKind::File(meta) = kind
+                && let Some(link) = meta.swift_link.take()
+            {
+                self.adopt_swift_link(&format!("{key}{name}"), Some(&link), &mut meta.posix);
+            }
+        }
         let ours = self.recent.overlay(&key, &mut entries);
         log::debug!(
             "listed {}/{key}: {} rows, {} entries, {hidden} hidden, in {:?}",

@@ -131,6 +131,49 @@ impl SwiftFs {
     }
 }
 
+impl SwiftFs {
+    /// A Swift symlink made by another client carries no POSIX target of ours: it
+    /// is shown as a link to the object it points at, from the link `key`'s folder
+    /// (see [`path_to_swift_target`]).
+    pub(super) fn adopt_swift_link(
+        &self,
+        key: &str,
+        swift_link: Option<&str>,
+        posix: &mut PosixAttrs,
+    ) {
+        let Some(to) = swift_link else { return };
+        if posix.link.is_some() {
+            return;
+        }
+        let root = self.inodes.root_key();
+        let container = self.container.as_str();
+        posix.link = Some(path_to_swift_target(root, key, container, to));
+        posix.mode = Some(libc::S_IFLNK | 0o777);
+    }
+}
+
+/// The relative path from the link `key` to the object `container/object` a Swift
+/// symlink names: within the mount (the mount's `container`, below its `root`) the
+/// shortest one; otherwise one through the folder above the mounted container, as
+/// if every container of the account were mounted side by side (there, it leads to
+/// the object; elsewhere it dangles, as a link out of the mount does).
+fn path_to_swift_target(root: &str, key: &str, container: &str, target: &str) -> String {
+    let mut folder: Vec<&str> = key.split('/').collect();
+    folder.pop();
+    let (to_container, object) = target.split_once('/').unwrap_or((target, ""));
+    let within = to_container == container && object.starts_with(root) && object != root;
+    if !within {
+        let up = "../".repeat(folder.len() + 1);
+        return format!("{up}{target}");
+    }
+    let segments: Vec<&str> = object.split('/').collect();
+    let (dirs, _) = segments.split_at(segments.len() - 1);
+    let common = folder.iter().zip(dirs).take_while(|(a, b)| a == b).count();
+    let mut path = vec![".."; folder.len() - common];
+    path.extend(&segments[common..]);
+    path.join("/")
+}
+
 /// The object a relative link target names, when it names one of the mount's own:
 /// `target` read from the folder whose key is `folder`, within the mount's `root`
 /// key (both `""` or ending in `/`). `None` for an absolute target, one that climbs
@@ -162,7 +205,20 @@ fn resolve_in_mount(root: &str, folder: &str, target: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::resolve_in_mount;
+    use super::{path_to_swift_target, resolve_in_mount};
+
+    #[test]
+    fn swift_symlinks_of_other_clients_point_where_they_lead() {
+        let path = |root, key, target| path_to_swift_target(root, key, "c", target);
+        assert_eq!(path("", "link", "c/a"), "a");
+        assert_eq!(path("", "d/link", "c/d/a"), "a");
+        assert_eq!(path("", "d/e/link", "c/f/a b"), "../../f/a b");
+        assert_eq!(path("p/", "p/d/link", "c/p/x/y"), "../x/y");
+        // out of the mount: through the folder above the container
+        assert_eq!(path("", "d/link", "other/x"), "../../other/x");
+        assert_eq!(path("p/", "p/link", "c/q/x"), "../../c/q/x");
+        assert_eq!(path("p/", "p/link", "c/p/"), "../../c/p/");
+    }
 
     #[test]
     fn link_targets_resolve_to_objects_of_the_mount_only() {

@@ -208,6 +208,9 @@ async fn a_new_file_is_listed_before_it_is_stored_and_a_failed_upload_keeps_the_
     assert_eq!(names, [".", "..", "doc"]);
     f.close(w, WRITER).await.unwrap();
     assert_eq!(f.stored("doc").unwrap(), Bytes::from_static(b"v1"));
+    keeps_cache(&f.fs, ino).await;
+    let again = keeps_cache(&f.fs, ino).await;
+    assert!(again, "v1 again: the kernel's pages are v1");
     // the next version fails to upload: close says so, Swift keeps v1
     let w = f.open(ino, true, WRITER).await;
     f.fs.write(w, 0, Bytes::from_static(b"v2, longer"))
@@ -220,6 +223,23 @@ async fn a_new_file_is_listed_before_it_is_stored_and_a_failed_upload_keeps_the_
     let err = f.close(w, WRITER).await.unwrap_err();
     assert_eq!(err.errno(), libc::EIO, "{err}");
     assert_eq!(f.stored("doc").unwrap(), Bytes::from_static(b"v1"));
+    // the kernel's pages hold the bytes that failed, not v1
+    f.faults.clear();
+    let after = keeps_cache(&f.fs, ino).await;
+    assert!(!after, "the pages hold what the failed writer wrote");
+    assert!(keeps_cache(&f.fs, ino).await);
+}
+
+/// Whether an open for reading lets the kernel keep the pages it has of the file.
+async fn keeps_cache(fs: &SwiftFs, ino: u64) -> bool {
+    let mode = OpenMode {
+        write: false,
+        truncate: false,
+        opener: READER,
+    };
+    let opened = fs.open(ino, mode).await.unwrap();
+    fs.release(opened.fh).await;
+    opened.keep_cache
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1107,6 +1127,43 @@ async fn a_lagging_listing_of_a_version_replaced_before_the_delete_stays_hidden(
         ));
     }
     assert_eq!(attr_at(&fs, "moved").await.size, 0);
+}
+
+/// Swift symlinks made by another client are links, from one listing and from a
+/// lookup alike: to the object within the mount, else through the folder above the
+/// container.
+#[tokio::test(flavor = "multi_thread")]
+async fn swift_symlinks_of_other_clients_are_links() {
+    let f = fixture().await;
+    let c = f.container.as_str();
+    for (name, to) in [
+        ("d/near", format!("{c}/d/x")),
+        ("top", format!("{c}/d/x")),
+        ("out", "elsewhere/y".to_string()),
+    ] {
+        let meta = crate::swift::ObjectMeta {
+            swift_link: Some(to),
+            ..Default::default()
+        };
+        let object = ObjectName::new(name.to_string()).unwrap();
+        f.memory
+            .put_object(&f.container, &object, Bytes::new(), &meta)
+            .await
+            .unwrap();
+    }
+    let before = f.memory.request_count();
+    let entries = listed(&f.fs).await;
+    assert_eq!(f.memory.request_count() - before, 1, "one listing, no HEAD");
+    assert_eq!(entries["top"].kind, NodeKind::Symlink);
+    assert_eq!(entries["top"].size, 3);
+    assert_eq!(f.fs.readlink(entries["top"].ino).await.unwrap(), "d/x");
+    let out = f.fs.readlink(entries["out"].ino).await.unwrap();
+    assert_eq!(out, "../elsewhere/y");
+    // a lookup (a HEAD of the link itself) says the same
+    let fs = f.remount();
+    let near = attr_at(&fs, "d/near").await;
+    assert_eq!(near.kind, NodeKind::Symlink);
+    assert_eq!(fs.readlink(near.ino).await.unwrap(), "x");
 }
 
 /// What Swift holds under `name`: its metadata, as a HEAD (of the link itself) says.

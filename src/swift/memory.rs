@@ -61,6 +61,9 @@ const MAX_META_COUNT: usize = 90;
 const MAX_META_SIZE: usize = 4096;
 const MAX_HEADER_VALUE: usize = 8192;
 const META_PREFIX: &str = "x-object-meta-";
+const SYMLINK_TARGET: &str = "x-symlink-target";
+/// The account a listing's `symlink_path` names.
+const MEMORY_ACCOUNT: &str = "AUTH_memory";
 /// The largest piece of a GET body, so that readers meet bodies in several pieces.
 const CHUNK: usize = 64 * 1024;
 
@@ -425,6 +428,11 @@ impl Object {
                 .format("%Y-%m-%dT%H:%M:%S%.6f")
                 .to_string(),
             content_type: content_type.to_string(),
+            symlink_path: self
+                .meta
+                .get(SYMLINK_TARGET)
+                .and_then(|v| v.to_str().ok())
+                .map(|target| format!("/v1/{MEMORY_ACCOUNT}/{target}")),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{ListedMeta, ObjectMeta};
 use chrono::NaiveDateTime;
+use percent_encoding::percent_decode_str;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
@@ -108,6 +109,9 @@ pub struct ListedObject {
     pub last_modified: String,
     #[serde(default)]
     pub content_type: String,
+    /// A Swift symlink's `/v1/<account>/<container>/<object>`, quoted.
+    #[serde(default)]
+    pub symlink_path: Option<String>,
 }
 
 impl ListedObject {
@@ -119,6 +123,15 @@ impl ListedObject {
     /// What the row's content type carries.
     pub fn meta(&self) -> ListedMeta {
         ListedMeta::parse(&self.content_type)
+    }
+
+    /// The `container/object` a Swift symlink points to (in whichever account), as
+    /// `X-Symlink-Target` names it, decoded.
+    pub fn swift_link(&self) -> Option<String> {
+        let path = self.symlink_path.as_deref()?;
+        let mut parts = path.trim_start_matches('/').splitn(3, '/');
+        let target = parts.nth(2)?;
+        Some(percent_decode_str(target).decode_utf8_lossy().into_owned())
     }
 }
 
