@@ -229,7 +229,7 @@ impl SwiftFs {
         {
             self.store.delete_object(&self.container, &without).await?;
         }
-        self.recent.forget_folder(&key);
+        self.recent.folder_removed(&key);
         self.dirs.invalidate(dir.ino);
         self.forget_child(&parent, name);
         Ok(())
@@ -432,7 +432,7 @@ impl SwiftFs {
         if source.kind == NodeKind::Dir {
             // nothing we did below the old name holds now, and the objects copied
             // below the new one are new, whatever we deleted there before
-            self.recent.forget_folder(&old_key);
+            self.recent.folder_removed(&old_key);
             self.recent.forget_below(&new_key);
         } else {
             self.recent.removed(&old_key, left, left_before);

@@ -31,9 +31,11 @@ pub fn segment_problem(seg: &str) -> Option<&'static str> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryKind {
     File(FileMeta),
-    /// `marker` is the folder's own object, if it has one.
+    /// `marker` is the folder's own object, if it has one; `below`: objects below
+    /// it were listed too (a `subdir` row), not just its marker.
     Dir {
         marker: Option<FileMeta>,
+        below: bool,
     },
 }
 
@@ -87,7 +89,10 @@ pub fn entries_from_rows(
                 };
                 (
                     rest.strip_suffix('/').unwrap_or(rest),
-                    EntryKind::Dir { marker: None },
+                    EntryKind::Dir {
+                        marker: None,
+                        below: true,
+                    },
                 )
             }
             ListEntry::Object(o) => {
@@ -107,6 +112,7 @@ pub fn entries_from_rows(
                         seg,
                         EntryKind::Dir {
                             marker: Some(FileMeta::from_listing(o, meta)),
+                            below: false,
                         },
                     )
                 } else if meta.directory {
@@ -114,6 +120,7 @@ pub fn entries_from_rows(
                         rest,
                         EntryKind::Dir {
                             marker: Some(FileMeta::from_listing(o, meta)),
+                            below: false,
                         },
                     )
                 } else {
@@ -140,10 +147,17 @@ pub fn entries_from_rows(
                 log::warn!("{dir_key}{seg} is both an object and a folder; showing the folder");
                 skipped += 1;
             }
-            (Some(EntryKind::Dir { marker }), EntryKind::Dir { marker: m }) => {
+            (
+                Some(EntryKind::Dir { marker, below }),
+                EntryKind::Dir {
+                    marker: m,
+                    below: b,
+                },
+            ) => {
                 if marker.is_none() {
                     *marker = m;
                 }
+                *below |= b;
             }
             (Some(EntryKind::File(_)), EntryKind::File(_)) => skipped += 1,
         }
@@ -180,17 +194,34 @@ mod tests {
             sub("p/c/"),
             obj("p/d", 5, "text/plain"),
             sub("p/d/"),
+            obj("p/e", 0, "application/directory"),
         ];
         let (e, skipped) = entries_from_rows("p/", &rows);
-        assert_eq!(e.keys().collect::<Vec<_>>(), ["a.txt", "b", "c", "d"]);
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["a.txt", "b", "c", "d", "e"]);
         assert!(matches!(
             e["a.txt"],
             EntryKind::File(FileMeta { size: 3, .. })
         ));
-        assert!(matches!(e["b"], EntryKind::Dir { marker: None }));
+        assert!(matches!(
+            e["b"],
+            EntryKind::Dir {
+                marker: None,
+                below: true
+            }
+        ));
         assert!(
-            matches!(e["c"], EntryKind::Dir { marker: Some(_) }),
+            matches!(
+                e["c"],
+                EntryKind::Dir {
+                    marker: Some(_),
+                    below: true
+                }
+            ),
             "marker and subdir merge"
+        );
+        assert!(
+            matches!(e["e"], EntryKind::Dir { below: false, .. }),
+            "a marker alone"
         );
         assert!(
             matches!(e["d"], EntryKind::Dir { .. }),

@@ -417,6 +417,14 @@ impl SwiftFs {
             Err(e) => return Err(e.into()),
         };
         match head {
+            // the marker of a folder we removed, from a lagging replica
+            Ok(info)
+                if info.meta.directory && !below && self.recent.is_folder_removed(&file_key) =>
+            {
+                log::debug!("lookup of {file_key}: the folder removed by us is still shown");
+                self.dirs.remember_miss(parent.ino, name, ticket);
+                Err(FsError::NotFound)
+            }
             // a marker of our own kind carries the folder's attributes
             Ok(info) if info.meta.directory => {
                 let inode = self.inodes.upsert(parent, name, NodeKind::Dir, None);
@@ -488,7 +496,7 @@ impl SwiftFs {
                         let kind = NodeKind::of_object(meta.posix.mode);
                         self.inodes.upsert(dir, &name, kind, Some(meta))
                     }
-                    EntryKind::Dir { marker } => {
+                    EntryKind::Dir { marker, .. } => {
                         let inode = self.inodes.upsert(dir, &name, NodeKind::Dir, None);
                         if let Some(meta) = marker {
                             inode.update_from_listing(meta, SystemTime::now());

@@ -34,6 +34,9 @@ enum Change {
     /// A file deleted by us; `etag` is the version we deleted (none for a large
     /// object, whose listed ETag is its manifest's: any version is ours).
     Removed { etag: Option<String> },
+    /// A folder removed (or moved away) by us. A folder can come back by many ways
+    /// (a file written below it, by us or anyone): only its marker alone is hidden.
+    FolderRemoved,
     /// Stored (or made, for a folder) by us: this inode is what the name holds;
     /// `etag` is the version stored then (the inode moves on with later writes).
     Stored {
@@ -46,6 +49,7 @@ impl Change {
     fn version(&self) -> Option<&String> {
         match self {
             Change::Removed { etag } | Change::Stored { etag, .. } => etag.as_ref(),
+            Change::FolderRemoved => None,
         }
     }
 }
@@ -65,10 +69,17 @@ impl Record {
         self.earlier.iter().any(|e| e == etag)
     }
 
+    /// Whether a folder listed as its marker alone (`below`: with objects below it)
+    /// is the one we removed.
+    fn hides_folder(&self, below: bool) -> bool {
+        matches!(self.change, Change::FolderRemoved) && !below
+    }
+
     /// Whether a file Swift shows with `etag` is gone by our removal.
     fn removes(&self, etag: Option<&str>) -> bool {
         match (&self.change, etag) {
             (Change::Stored { .. }, _) => false,
+            (Change::FolderRemoved, e) => e.is_some_and(|e| self.replaced(e)),
             // a large object's: listings show its manifest's ETag
             (Change::Removed { etag: None }, _) => true,
             (Change::Removed { etag: Some(r) }, Some(e)) => r == e || self.replaced(e),
@@ -174,17 +185,11 @@ impl RecentChanges {
         self.record(key, Change::Stored { inode, etag }, replaced);
     }
 
-    /// A folder we made is gone (removed, or moved away): nothing holds its name.
-    /// (Folders are never hidden from listings, so nothing is remembered of it.)
-    pub fn forget_folder(&self, dir_key: &str) {
-        let (dir, name) = split(dir_key);
-        let mut inner = self.inner.lock().expect("recent changes");
-        if let Some(names) = inner.by_dir.get_mut(dir) {
-            names.remove(name);
-        }
-        inner
-            .by_dir
-            .retain(|d, names| !names.is_empty() && !d.starts_with(dir_key));
+    /// The folder `dir_key` was removed or moved away by us: nothing holds its name,
+    /// and nothing we did below it holds now.
+    pub fn folder_removed(&self, dir_key: &str) {
+        self.forget_below(dir_key);
+        self.record(dir_key, Change::FolderRemoved, None);
     }
 
     /// What we did below folder `dir_key` no longer holds: the folder was moved away
@@ -207,11 +212,12 @@ impl RecentChanges {
         };
         for (name, record) in names {
             match &record.change {
-                Change::Removed { .. } => {
-                    // a folder can come back by many ways (a file written below it,
-                    // by us or anyone): never hidden
-                    let stale = matches!(entries.get(name),
-                        Some(EntryKind::File(row)) if record.removes(Some(&row.etag)));
+                Change::Removed { .. } | Change::FolderRemoved => {
+                    let stale = match entries.get(name) {
+                        Some(EntryKind::File(row)) => record.removes(Some(&row.etag)),
+                        Some(EntryKind::Dir { below, .. }) => record.hides_folder(*below),
+                        None => false,
+                    };
                     if stale {
                         log::debug!("listing of {dir_key:?} still shows {name:?}, deleted by us");
                         entries.remove(name);
@@ -248,6 +254,19 @@ impl RecentChanges {
             .is_some_and(|r| r.removes(etag))
     }
 
+    /// Whether the folder marker Swift shows under `key`, with nothing below it, is
+    /// the folder we removed.
+    pub fn is_folder_removed(&self, key: &str) -> bool {
+        let (dir, name) = split(key);
+        let mut inner = self.inner.lock().expect("recent changes");
+        inner.expire(Instant::now());
+        inner
+            .by_dir
+            .get(dir)
+            .and_then(|n| n.get(name))
+            .is_some_and(|r| r.hides_folder(false))
+    }
+
     /// What we stored under `key`, if it was us, lately.
     pub fn stored_inode(&self, key: &str) -> Option<Arc<Inode>> {
         let (dir, name) = split(key);
@@ -255,7 +274,7 @@ impl RecentChanges {
         inner.expire(Instant::now());
         match &inner.by_dir.get(dir)?.get(name)?.change {
             Change::Stored { inode, .. } => Some(inode.clone()),
-            Change::Removed { .. } => None,
+            Change::Removed { .. } | Change::FolderRemoved => None,
         }
     }
 }

@@ -1069,6 +1069,64 @@ async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
     assert_eq!(names, ["fresh", "gone", "keep", "made", "new"]);
 }
 
+/// A folder we removed or moved away is hidden while a lagging listing still shows
+/// its marker alone (the soak: `mkdir notes.txt`, renamed over an empty folder, and
+/// listed again), but shown as soon as objects below it are listed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_listing_does_not_bring_back_a_folder_we_removed() {
+    let f = fixture().await;
+    let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
+    for name in ["gone", "moved", "over"] {
+        fs.mkdir(ROOT_INO, OsStr::new(name), 0o755, OWNER)
+            .await
+            .unwrap();
+    }
+    fs.store_pending_dirs(Duration::from_secs(10)).await;
+    let before = root_rows(&f).await;
+    assert_eq!(before.len(), 3, "{before:?}");
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(before.clone())).times(u64::MAX));
+    fs.rmdir(ROOT_INO, OsStr::new("gone")).await.unwrap();
+    fs.rename(
+        ROOT_INO,
+        OsStr::new("moved"),
+        ROOT_INO,
+        OsStr::new("over"),
+        false,
+    )
+    .await
+    .unwrap();
+    let names: Vec<String> = listed(&fs).await.into_keys().collect();
+    assert_eq!(
+        names,
+        ["over"],
+        "the lagging listing showed all three markers"
+    );
+    for gone in ["gone", "moved"] {
+        assert!(matches!(
+            fs.lookup(ROOT_INO, OsStr::new(gone)).await,
+            Err(FsError::NotFound)
+        ));
+    }
+
+    // another writer stores a file below "gone": the folder is back
+    let below = ObjectName::new("gone/new".to_string()).unwrap();
+    let meta = crate::swift::ObjectMeta::default();
+    f.memory
+        .put_object(&f.container, &below, bytes(5, 1), &meta)
+        .await
+        .unwrap();
+    let mut rows = before;
+    rows.push(crate::swift::ListEntry::Subdir {
+        subdir: "gone/".into(),
+    });
+    f.faults.clear();
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(rows)).times(u64::MAX));
+    let names: Vec<String> = listed(&fs).await.into_keys().collect();
+    assert_eq!(names, ["gone", "over"]);
+}
+
 /// A replica can miss several of our changes to a name: one that shows a version we
 /// replaced before the delete or rename (the soak found a file truncated, then renamed
 /// away, listed again with its size before the truncate) does not bring the name back.
