@@ -241,41 +241,34 @@ impl RecentChanges {
         Overlay { stored }
     }
 
-    /// Whether the file Swift shows under `key` (its version `etag`) is what we
-    /// deleted: then the name is gone, whatever a lagging replica says.
-    pub fn is_removed(&self, key: &str, etag: Option<&str>) -> bool {
+    /// What `ask` says of the record of `key`'s name (`None` without one).
+    fn with_record<T>(&self, key: &str, ask: impl FnOnce(&Record) -> T) -> Option<T> {
         let (dir, name) = split(key);
         let mut inner = self.inner.lock().expect("recent changes");
         inner.expire(Instant::now());
-        inner
-            .by_dir
-            .get(dir)
-            .and_then(|n| n.get(name))
-            .is_some_and(|r| r.removes(etag))
+        inner.by_dir.get(dir)?.get(name).map(ask)
+    }
+
+    /// Whether the file Swift shows under `key` (its version `etag`) is what we
+    /// deleted: then the name is gone, whatever a lagging replica says.
+    pub fn is_removed(&self, key: &str, etag: Option<&str>) -> bool {
+        self.with_record(key, |r| r.removes(etag)).unwrap_or(false)
     }
 
     /// Whether the folder marker Swift shows under `key`, with nothing below it, is
     /// the folder we removed.
     pub fn is_folder_removed(&self, key: &str) -> bool {
-        let (dir, name) = split(key);
-        let mut inner = self.inner.lock().expect("recent changes");
-        inner.expire(Instant::now());
-        inner
-            .by_dir
-            .get(dir)
-            .and_then(|n| n.get(name))
-            .is_some_and(|r| r.hides_folder(false))
+        self.with_record(key, |r| r.hides_folder(false))
+            .unwrap_or(false)
     }
 
     /// What we stored under `key`, if it was us, lately.
     pub fn stored_inode(&self, key: &str) -> Option<Arc<Inode>> {
-        let (dir, name) = split(key);
-        let mut inner = self.inner.lock().expect("recent changes");
-        inner.expire(Instant::now());
-        match &inner.by_dir.get(dir)?.get(name)?.change {
+        self.with_record(key, |r| match &r.change {
             Change::Stored { inode, .. } => Some(inode.clone()),
             Change::Removed { .. } | Change::FolderRemoved => None,
-        }
+        })
+        .flatten()
     }
 }
 

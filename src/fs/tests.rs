@@ -1007,15 +1007,7 @@ async fn a_lagging_listing_does_not_undo_the_mounts_own_changes() {
 
     fs.unlink(ROOT_INO, OsStr::new("gone")).await.unwrap();
     fs.unlink(ROOT_INO, OsStr::new("big")).await.unwrap();
-    fs.rename(
-        ROOT_INO,
-        OsStr::new("old"),
-        ROOT_INO,
-        OsStr::new("new"),
-        false,
-    )
-    .await
-    .unwrap();
+    rename_in_root(&fs, "old", "new").await;
     let (_, opened) = fs
         .create(ROOT_INO, OsStr::new("fresh"), true, WRITER, 0o644, OWNER)
         .await
@@ -1087,27 +1079,14 @@ async fn a_lagging_listing_does_not_bring_back_a_folder_we_removed() {
     f.faults
         .inject(Rule::new(Op::List, Effect::Rows(before.clone())).times(u64::MAX));
     fs.rmdir(ROOT_INO, OsStr::new("gone")).await.unwrap();
-    fs.rename(
-        ROOT_INO,
-        OsStr::new("moved"),
-        ROOT_INO,
-        OsStr::new("over"),
-        false,
-    )
-    .await
-    .unwrap();
+    rename_in_root(&fs, "moved", "over").await;
     let names: Vec<String> = listed(&fs).await.into_keys().collect();
     assert_eq!(
         names,
         ["over"],
         "the lagging listing showed all three markers"
     );
-    for gone in ["gone", "moved"] {
-        assert!(matches!(
-            fs.lookup(ROOT_INO, OsStr::new(gone)).await,
-            Err(FsError::NotFound)
-        ));
-    }
+    assert_not_found(&fs, &["gone", "moved"]).await;
 
     // another writer stores a file below "gone": the folder is back
     let below = ObjectName::new("gone/new".to_string()).unwrap();
@@ -1162,15 +1141,7 @@ async fn a_lagging_listing_of_a_version_replaced_before_the_delete_stays_hidden(
     fs.unlink(ROOT_INO, OsStr::new("theirs")).await.unwrap();
     // ours: truncated, then renamed away
     fs.setattr(ours, truncate).await.unwrap();
-    fs.rename(
-        ROOT_INO,
-        OsStr::new("ours"),
-        ROOT_INO,
-        OsStr::new("moved"),
-        false,
-    )
-    .await
-    .unwrap();
+    rename_in_root(&fs, "ours", "moved").await;
 
     let names: Vec<String> = listed(&fs).await.into_keys().collect();
     assert_eq!(
@@ -1178,12 +1149,7 @@ async fn a_lagging_listing_of_a_version_replaced_before_the_delete_stays_hidden(
         ["moved"],
         "the lagging listing showed both names with their sizes before the truncate"
     );
-    for gone in ["theirs", "ours"] {
-        assert!(matches!(
-            fs.lookup(ROOT_INO, OsStr::new(gone)).await,
-            Err(FsError::NotFound)
-        ));
-    }
+    assert_not_found(&fs, &["theirs", "ours"]).await;
     assert_eq!(attr_at(&fs, "moved").await.size, 0);
 }
 
@@ -1222,6 +1188,20 @@ async fn swift_symlinks_of_other_clients_are_links() {
     let near = attr_at(&fs, "d/near").await;
     assert_eq!(near.kind, NodeKind::Symlink);
     assert_eq!(fs.readlink(near.ino).await.unwrap(), "x");
+}
+
+async fn rename_in_root(fs: &SwiftFs, from: &str, to: &str) {
+    let (from, to) = (OsStr::new(from), OsStr::new(to));
+    fs.rename(ROOT_INO, from, ROOT_INO, to, false)
+        .await
+        .unwrap();
+}
+
+async fn assert_not_found(fs: &SwiftFs, names: &[&str]) {
+    for name in names {
+        let found = fs.lookup(ROOT_INO, OsStr::new(name)).await;
+        assert!(matches!(found, Err(FsError::NotFound)), "{name}: {found:?}");
+    }
 }
 
 /// What Swift holds under `name`: its metadata, as a HEAD (of the link itself) says.
