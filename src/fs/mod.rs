@@ -418,9 +418,7 @@ impl SwiftFs {
         };
         match head {
             // the marker of a folder we removed, from a lagging replica
-            Ok(info)
-                if info.meta.directory && !below && self.recent.is_folder_removed(&file_key) =>
-            {
+            Ok(info) if info.meta.directory && self.recent.hides_folder(&file_key, below) => {
                 log::debug!("lookup of {file_key}: the folder removed by us is still shown");
                 self.dirs.remember_miss(parent.ino, name, ticket);
                 Err(FsError::NotFound)

@@ -255,10 +255,10 @@ impl RecentChanges {
         self.with_record(key, |r| r.removes(etag)).unwrap_or(false)
     }
 
-    /// Whether the folder marker Swift shows under `key`, with nothing below it, is
-    /// the folder we removed.
-    pub fn is_folder_removed(&self, key: &str) -> bool {
-        self.with_record(key, |r| r.hides_folder(false))
+    /// Whether the folder marker Swift shows under `key` (`below`: with objects
+    /// below it) is the folder we removed.
+    pub fn hides_folder(&self, key: &str, below: bool) -> bool {
+        self.with_record(key, |r| r.hides_folder(below))
             .unwrap_or(false)
     }
 
