@@ -406,6 +406,8 @@ impl SwiftFs {
         let old_key = self.inodes.key(&source);
         let etag_of = |inode: &Inode| inode.with_state(|s| s.etag.clone());
         let (left_before, replaced) = (etag_of(&source), target.as_deref().and_then(etag_of));
+        // the objects a folder's rename deleted below the old name
+        let mut moved_away = Vec::new();
         // the ETag listings show for the file left behind
         let left = match source.kind {
             NodeKind::File | NodeKind::Symlink | NodeKind::Fifo | NodeKind::Socket => {
@@ -413,7 +415,8 @@ impl SwiftFs {
                     .await?
             }
             NodeKind::Dir => {
-                self.rename_dir(&source, &new_parent, new_name, target.as_deref())
+                moved_away = self
+                    .rename_dir(&source, &new_parent, new_name, target.as_deref())
                     .await?;
                 None
             }
@@ -430,9 +433,13 @@ impl SwiftFs {
         self.inodes.rename(&source, &new_parent, new_name);
         let new_key = self.inodes.key(&source);
         if source.kind == NodeKind::Dir {
-            // nothing we did below the old name holds now, and the objects copied
-            // below the new one are new, whatever we deleted there before
+            // below the old name only our deletions hold now (a lagging replica
+            // lists the moved objects there), and the objects copied below the new
+            // one are new, whatever we deleted there before
             self.recent.folder_removed(&old_key);
+            for (name, etag) in moved_away {
+                self.recent.removed(&name, Some(etag), None);
+            }
             self.recent.forget_below(&new_key);
         } else {
             self.recent.removed(&old_key, left, left_before);
@@ -504,7 +511,7 @@ impl SwiftFs {
         new_parent: &Inode,
         new_name: &str,
         target: Option<&Inode>,
-    ) -> Result<(), FsError> {
+    ) -> Result<Vec<(String, String)>, FsError> {
         let from = self.inodes.key(source);
         let to = format!("{}{new_name}/", self.inodes.key(new_parent));
         if to.starts_with(&from) {
@@ -555,15 +562,15 @@ impl SwiftFs {
                 },
             )
             .await?;
-        let names: Vec<String> = rows
+        let objects: Vec<(String, String)> = rows
             .into_iter()
             .filter_map(|r| match r {
-                ListEntry::Object(o) => Some(o.name),
+                ListEntry::Object(o) => Some((o.name, o.hash)),
                 ListEntry::Subdir { .. } => None,
             })
             .collect();
         // copy everything first: a failure half-way leaves the source whole
-        for name in &names {
+        for (name, _) in &objects {
             let src = ObjectName::new(name.clone())?;
             let dst = ObjectName::new(format!("{to}{}", &name[from.len()..]))?;
             let info = self.store.head_object(&self.container, &src).await?;
@@ -589,11 +596,11 @@ impl SwiftFs {
                     false,
                 )
                 .await?;
-        } else if names.is_empty() {
+        } else if objects.is_empty() {
             // an implicit folder made empty by its last file: give it a marker there
             self.put_marker(&to).await?;
         }
-        for name in &names {
+        for (name, _) in &objects {
             match self
                 .store
                 .delete_object(&self.container, &ObjectName::new(name.clone())?)
@@ -613,8 +620,8 @@ impl SwiftFs {
                 Err(e) => return Err(e.into()),
             }
         }
-        log::info!("renamed folder {from} to {to}: {} objects", names.len());
-        Ok(())
+        log::info!("renamed folder {from} to {to}: {} objects", objects.len());
+        Ok(objects)
     }
 }
 

@@ -416,6 +416,7 @@ impl SwiftFs {
             }
             Err(e) => return Err(e.into()),
         };
+        let below = below && !self.only_our_deletions_below(&file_key).await?;
         match head {
             // the marker of a folder we removed, from a lagging replica
             Ok(info) if info.meta.directory && self.recent.hides_folder(&file_key, below) => {
@@ -452,6 +453,20 @@ impl SwiftFs {
         }
     }
 
+    /// Whether the folder `key` (no slash), listed with objects below it, is one we
+    /// removed and those objects are only what we deleted: a lagging replica's rows.
+    async fn only_our_deletions_below(&self, key: &str) -> Result<bool, FsError> {
+        if !self.recent.removed_folder(key) {
+            return Ok(false);
+        }
+        let below = ListQuery {
+            prefix: Some(format!("{key}/")),
+            ..ListQuery::default()
+        };
+        let rows = self.store.list_all(&self.container, &below).await?;
+        Ok(self.recent.only_removed(&rows))
+    }
+
     /// The entries of a directory: from the cache while fresh, else one paged
     /// listing with `delimiter=/`, plus files and folders created here and not yet
     /// stored.
@@ -479,6 +494,17 @@ impl SwiftFs {
             }
         }
         let ours = self.recent.overlay(&key, &mut entries);
+        for name in &ours.check_below {
+            if self
+                .only_our_deletions_below(&format!("{key}{name}"))
+                .await?
+            {
+                log::debug!(
+                    "listing of {key:?} shows {name:?}, moved away by us, with what we deleted"
+                );
+                entries.remove(name);
+            }
+        }
         log::debug!(
             "listed {}/{key}: {} rows, {} entries, {hidden} hidden, in {:?}",
             self.container,

@@ -13,6 +13,7 @@
 
 use super::inode::Inode;
 use super::listing::EntryKind;
+use crate::swift::ListEntry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -120,6 +121,9 @@ impl Inner {
 pub struct Overlay {
     /// Stored by us and missing from (or older in) the listing: shown as they are.
     pub stored: Vec<(String, Arc<Inode>)>,
+    /// Folders we removed that the listing shows with objects below: hidden if
+    /// those are only what we deleted ([`RecentChanges::only_removed`]).
+    pub check_below: Vec<String>,
 }
 
 #[derive(Default)]
@@ -186,14 +190,25 @@ impl RecentChanges {
     }
 
     /// The folder `dir_key` was removed or moved away by us: nothing holds its name,
-    /// and nothing we did below it holds now.
+    /// and nothing we stored below it holds now (what we deleted there stays deleted:
+    /// a lagging replica may still list it, and so bring the folder back).
     pub fn folder_removed(&self, dir_key: &str) {
-        self.forget_below(dir_key);
+        {
+            let mut inner = self.inner.lock().expect("recent changes");
+            for (_, names) in inner
+                .by_dir
+                .iter_mut()
+                .filter(|(dir, _)| dir.starts_with(dir_key))
+            {
+                names.retain(|_, r| !matches!(r.change, Change::Stored { .. }));
+            }
+            inner.by_dir.retain(|_, names| !names.is_empty());
+        }
         self.record(dir_key, Change::FolderRemoved, None);
     }
 
-    /// What we did below folder `dir_key` no longer holds: the folder was moved away
-    /// or removed, or another was moved there.
+    /// What we did below folder `dir_key` no longer holds: another folder was moved
+    /// there, whose objects are new whatever we deleted there before.
     pub fn forget_below(&self, dir_key: &str) {
         let mut inner = self.inner.lock().expect("recent changes");
         inner.by_dir.retain(|dir, _| !dir.starts_with(dir_key));
@@ -206,16 +221,24 @@ impl RecentChanges {
     pub fn overlay(&self, dir_key: &str, entries: &mut BTreeMap<String, EntryKind>) -> Overlay {
         let mut inner = self.inner.lock().expect("recent changes");
         inner.expire(Instant::now());
-        let mut stored = Vec::new();
+        let mut overlay = Overlay {
+            stored: Vec::new(),
+            check_below: Vec::new(),
+        };
         let Some(names) = inner.by_dir.get(dir_key) else {
-            return Overlay { stored };
+            return overlay;
         };
         for (name, record) in names {
             match &record.change {
                 Change::Removed { .. } | Change::FolderRemoved => {
                     let stale = match entries.get(name) {
                         Some(EntryKind::File(row)) => record.removes(Some(&row.etag)),
-                        Some(EntryKind::Dir { below, .. }) => record.hides_folder(*below),
+                        Some(EntryKind::Dir { below, .. }) => {
+                            if *below && matches!(record.change, Change::FolderRemoved) {
+                                overlay.check_below.push(name.clone());
+                            }
+                            record.hides_folder(*below)
+                        }
                         None => false,
                     };
                     if stale {
@@ -233,12 +256,12 @@ impl RecentChanges {
                     if !agrees {
                         log::debug!("listing of {dir_key:?} misses our {name:?}: shown as stored");
                         entries.remove(name);
-                        stored.push((name.clone(), inode.clone()));
+                        overlay.stored.push((name.clone(), inode.clone()));
                     }
                 }
             }
         }
-        Overlay { stored }
+        overlay
     }
 
     /// What `ask` says of the record of `key`'s name (`None` without one).
@@ -260,6 +283,21 @@ impl RecentChanges {
     pub fn hides_folder(&self, key: &str, below: bool) -> bool {
         self.with_record(key, |r| r.hides_folder(below))
             .unwrap_or(false)
+    }
+
+    /// Whether we removed the folder `key` (its name, without the slash) lately:
+    /// then objects listed below it may be ours, deleted, from a lagging replica.
+    pub fn removed_folder(&self, key: &str) -> bool {
+        self.with_record(key, |r| matches!(r.change, Change::FolderRemoved))
+            .unwrap_or(false)
+    }
+
+    /// Whether every row of a listing below a folder is an object we deleted.
+    pub fn only_removed(&self, rows: &[ListEntry]) -> bool {
+        rows.iter().all(|row| match row {
+            ListEntry::Object(o) => self.is_removed(&o.name, Some(&o.hash)),
+            ListEntry::Subdir { .. } => false,
+        })
     }
 
     /// What we stored under `key`, if it was us, lately.

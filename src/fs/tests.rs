@@ -1106,6 +1106,102 @@ async fn a_lagging_listing_does_not_bring_back_a_folder_we_removed() {
     assert_eq!(names, ["gone", "over"]);
 }
 
+/// A folder with files, moved away or emptied and removed: a lagging replica still
+/// lists its old objects (the parent as a `subdir` row), which are only what we
+/// deleted, so the folder stays gone; one object of another writer brings it back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_listing_of_a_folders_old_files_does_not_bring_it_back() {
+    let f = fixture().await;
+    let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
+    for dir in ["moved", "emptied"] {
+        let made = fs
+            .mkdir(ROOT_INO, OsStr::new(dir), 0o755, OWNER)
+            .await
+            .unwrap();
+        for (i, file) in ["a", "b"].into_iter().enumerate() {
+            let (_, opened) = fs
+                .create(made.ino, OsStr::new(file), true, WRITER, 0o644, OWNER)
+                .await
+                .unwrap();
+            fs.write(opened.fh, 0, bytes(10 + i, 1)).await.unwrap();
+            fs.release(opened.fh).await;
+        }
+    }
+    fs.store_pending_dirs(Duration::from_secs(10)).await;
+    let list = |prefix: &str| {
+        let query = ListQuery {
+            prefix: Some(prefix.to_string()),
+            ..ListQuery::default()
+        };
+        let (memory, container) = (f.memory.clone(), f.container.clone());
+        async move { memory.list_page(&container, &query).await.unwrap() }
+    };
+    let stale = |prefix: &'static str, rows: Vec<crate::swift::ListEntry>| {
+        Rule::new(Op::List, Effect::Rows(rows))
+            .on(prefix)
+            .times(u64::MAX)
+    };
+    let (moved, emptied, root) = (
+        list("moved/").await,
+        list("emptied/").await,
+        root_rows(&f).await,
+    );
+    assert_eq!(
+        (moved.len(), emptied.len()),
+        (2, 2),
+        "{moved:?} {emptied:?}"
+    );
+
+    rename_in_root(&fs, "moved", "away").await;
+    let emptied_ino = fs
+        .lookup(ROOT_INO, OsStr::new("emptied"))
+        .await
+        .unwrap()
+        .ino;
+    for file in ["a", "b"] {
+        fs.unlink(emptied_ino, OsStr::new(file)).await.unwrap();
+    }
+    fs.rmdir(ROOT_INO, OsStr::new("emptied")).await.unwrap();
+    f.faults.inject(stale("moved/", moved.clone()));
+    f.faults.inject(stale("emptied/", emptied.clone()));
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(root.clone())).times(u64::MAX));
+    let names: Vec<String> = listed(&fs).await.into_keys().collect();
+    assert_eq!(
+        names,
+        ["away"],
+        "the lagging listing showed the old folders"
+    );
+    assert_not_found(&fs, &["moved", "emptied"]).await;
+
+    // another writer stores a file below "moved": the folder is back, with that file
+    let theirs = ObjectName::new("moved/new".to_string()).unwrap();
+    let meta = crate::swift::ObjectMeta::default();
+    f.memory
+        .put_object(&f.container, &theirs, bytes(5, 2), &meta)
+        .await
+        .unwrap();
+    f.faults.clear();
+    f.faults
+        .inject(stale("moved/", [moved, list("moved/").await].concat()));
+    f.faults.inject(stale("emptied/", emptied));
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(root)).times(u64::MAX));
+    let names: Vec<String> = listed(&fs).await.into_keys().collect();
+    assert_eq!(names, ["away", "moved"]);
+    let back = fs.lookup(ROOT_INO, OsStr::new("moved")).await.unwrap();
+    let dir = fs.opendir(back.ino).await.unwrap();
+    let mut inside = Vec::new();
+    fs.readdir(back.ino, dir, 0, false, |e, _| {
+        inside.push(e.name.clone());
+        false
+    })
+    .unwrap();
+    fs.release_dir(dir);
+    inside.retain(|n| n != "." && n != "..");
+    assert_eq!(inside, ["new"], "only the other writer's file is below it");
+}
+
 /// A replica can miss several of our changes to a name: one that shows a version we
 /// replaced before the delete or rename (the soak found a file truncated, then renamed
 /// away, listed again with its size before the truncate) does not bring the name back.
