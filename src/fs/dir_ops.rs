@@ -344,13 +344,29 @@ impl SwiftFs {
 
     /// Whether any object lies below a folder's key, its own marker aside.
     async fn has_objects_below(&self, key: &str) -> Result<bool, FsError> {
-        let query = ListQuery {
+        // what we stored below lately, which a lagging replica may not list yet
+        if !self.recent.stored_below(key).is_empty() {
+            return Ok(true);
+        }
+        // the folder's own `key` marker, and what we deleted that a lagging replica
+        // still lists, are no objects below it
+        let below = |r: &ListEntry| match r {
+            ListEntry::Object(o) => {
+                o.name != key && !self.recent.is_removed(&o.name, Some(&o.hash))
+            }
+            ListEntry::Subdir { .. } => true,
+        };
+        let mut query = ListQuery {
             prefix: Some(key.to_string()),
-            limit: Some(2),
+            limit: Some(PEEK_BELOW),
             ..ListQuery::default()
         };
-        let rows = self.store.list_page(&self.container, &query).await?;
-        Ok(rows.iter().any(|r| r.marker() != key))
+        let mut rows = self.store.list_page(&self.container, &query).await?;
+        if rows.len() == PEEK_BELOW as usize && !rows.iter().any(below) {
+            query.limit = None;
+            rows = self.store.list_all(&self.container, &query).await?;
+        }
+        Ok(rows.iter().any(below))
     }
 
     /// Whether a file below `key` is being written through the mount.
@@ -438,7 +454,7 @@ impl SwiftFs {
             // one are new, whatever we deleted there before
             self.recent.folder_removed(&old_key);
             for (name, etag) in moved_away {
-                self.recent.removed(&name, Some(etag), None);
+                self.recent.removed(&name, etag, None);
             }
             self.recent.forget_below(&new_key);
         } else {
@@ -511,7 +527,7 @@ impl SwiftFs {
         new_parent: &Inode,
         new_name: &str,
         target: Option<&Inode>,
-    ) -> Result<Vec<(String, String)>, FsError> {
+    ) -> Result<Vec<(String, Option<String>)>, FsError> {
         let from = self.inodes.key(source);
         let to = format!("{}{new_name}/", self.inodes.key(new_parent));
         if to.starts_with(&from) {
@@ -562,13 +578,22 @@ impl SwiftFs {
                 },
             )
             .await?;
-        let objects: Vec<(String, String)> = rows
+        // what a lagging replica still lists of what we deleted is not there; what
+        // we stored lately is there, listed or not
+        let mut objects: Vec<(String, Option<String>)> = rows
             .into_iter()
             .filter_map(|r| match r {
-                ListEntry::Object(o) => Some((o.name, o.hash)),
-                ListEntry::Subdir { .. } => None,
+                ListEntry::Object(o) if !self.recent.is_removed(&o.name, Some(&o.hash)) => {
+                    Some((o.name, Some(o.hash)))
+                }
+                ListEntry::Object(_) | ListEntry::Subdir { .. } => None,
             })
             .collect();
+        for (name, etag) in self.recent.stored_below(&from) {
+            if !objects.iter().any(|(n, _)| *n == name) {
+                objects.push((name, etag));
+            }
+        }
         // copy everything first: a failure half-way leaves the source whole
         for (name, _) in &objects {
             let src = ObjectName::new(name.clone())?;
@@ -624,6 +649,10 @@ impl SwiftFs {
         Ok(objects)
     }
 }
+
+/// Rows asked for to tell whether a folder is empty: its own marker and a few of
+/// our deletions that a lagging replica still lists, and one more.
+const PEEK_BELOW: u32 = 16;
 
 /// The marker of the folder whose key is `key` (ending in `/`): the folder's name
 /// without the slash, as svfs and cloudfuse write it, so that the listing of its

@@ -292,6 +292,22 @@ impl RecentChanges {
             .unwrap_or(false)
     }
 
+    /// The objects (names and versions) and folders (marker names) we stored below
+    /// the folder `dir_key` lately: a lagging replica may not list them yet.
+    pub fn stored_below(&self, dir_key: &str) -> Vec<(String, Option<String>)> {
+        let mut inner = self.inner.lock().expect("recent changes");
+        inner.expire(Instant::now());
+        let mut out = Vec::new();
+        for (dir, names) in inner.by_dir.iter().filter(|(d, _)| d.starts_with(dir_key)) {
+            for (name, record) in names {
+                if let Change::Stored { etag, .. } = &record.change {
+                    out.push((format!("{dir}{name}"), etag.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// Whether every row of a listing below a folder is an object we deleted.
     pub fn only_removed(&self, rows: &[ListEntry]) -> bool {
         rows.iter().all(|row| match row {

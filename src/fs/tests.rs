@@ -1202,6 +1202,43 @@ async fn a_lagging_listing_of_a_folders_old_files_does_not_bring_it_back() {
     assert_eq!(inside, ["new"], "only the other writer's file is below it");
 }
 
+/// A listing that does not show our new files yet (the container update of a killed
+/// object server): rmdir must not call the folder empty, and renaming it moves them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_listing_without_our_new_files_keeps_their_folder_whole() {
+    let f = fixture().await;
+    let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
+    let dir = fs
+        .mkdir(ROOT_INO, OsStr::new("d"), 0o755, OWNER)
+        .await
+        .unwrap();
+    fs.store_pending_dirs(Duration::from_secs(10)).await;
+    let root = root_rows(&f).await;
+    let (_, opened) = fs
+        .create(dir.ino, OsStr::new("f"), true, WRITER, 0o644, OWNER)
+        .await
+        .unwrap();
+    fs.write(opened.fh, 0, bytes(20, 1)).await.unwrap();
+    fs.release(opened.fh).await;
+    // every listing as before the file: the root's rows, nothing below "d/"
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(root)).times(u64::MAX));
+    let refused = fs.rmdir(ROOT_INO, OsStr::new("d")).await;
+    assert!(matches!(refused, Err(FsError::NotEmpty)), "{refused:?}");
+    rename_in_root(&fs, "d", "e").await;
+    let head = |name: &str| {
+        let object = ObjectName::new(name.to_string()).unwrap();
+        let (memory, container) = (f.memory.clone(), f.container.clone());
+        async move { memory.head_object(&container, &object).await }
+    };
+    assert_eq!(
+        head("e/f").await.unwrap().size,
+        20,
+        "the file moved with its folder"
+    );
+    assert!(matches!(head("d/f").await, Err(SwiftError::NotFound(_))));
+}
+
 /// A replica can miss several of our changes to a name: one that shows a version we
 /// replaced before the delete or rename (the soak found a file truncated, then renamed
 /// away, listed again with its size before the truncate) does not bring the name back.
