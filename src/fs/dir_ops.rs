@@ -350,12 +350,7 @@ impl SwiftFs {
         }
         // the folder's own `key` marker, and what we deleted that a lagging replica
         // still lists, are no objects below it
-        let below = |r: &ListEntry| match r {
-            ListEntry::Object(o) => {
-                o.name != key && !self.recent.is_removed(&o.name, Some(&o.hash))
-            }
-            ListEntry::Subdir { .. } => true,
-        };
+        let below = |r: &ListEntry| r.marker() != key && !self.recent.lists_removed(r);
         let mut query = ListQuery {
             prefix: Some(key.to_string()),
             limit: Some(PEEK_BELOW),
@@ -582,11 +577,10 @@ impl SwiftFs {
         // we stored lately is there, listed or not
         let mut objects: Vec<(String, Option<String>)> = rows
             .into_iter()
+            .filter(|r| !self.recent.lists_removed(r))
             .filter_map(|r| match r {
-                ListEntry::Object(o) if !self.recent.is_removed(&o.name, Some(&o.hash)) => {
-                    Some((o.name, Some(o.hash)))
-                }
-                ListEntry::Object(_) | ListEntry::Subdir { .. } => None,
+                ListEntry::Object(o) => Some((o.name, Some(o.hash))),
+                ListEntry::Subdir { .. } => None,
             })
             .collect();
         for (name, etag) in self.recent.stored_below(&from) {

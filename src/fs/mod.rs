@@ -464,7 +464,7 @@ impl SwiftFs {
             ..ListQuery::default()
         };
         let rows = self.store.list_all(&self.container, &below).await?;
-        Ok(self.recent.only_removed(&rows))
+        Ok(rows.iter().all(|r| self.recent.lists_removed(r)))
     }
 
     /// The entries of a directory: from the cache while fresh, else one paged

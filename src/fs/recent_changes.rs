@@ -122,7 +122,7 @@ pub struct Overlay {
     /// Stored by us and missing from (or older in) the listing: shown as they are.
     pub stored: Vec<(String, Arc<Inode>)>,
     /// Folders we removed that the listing shows with objects below: hidden if
-    /// those are only what we deleted ([`RecentChanges::only_removed`]).
+    /// those are only what we deleted ([`RecentChanges::lists_removed`]).
     pub check_below: Vec<String>,
 }
 
@@ -193,25 +193,25 @@ impl RecentChanges {
     /// and nothing we stored below it holds now (what we deleted there stays deleted:
     /// a lagging replica may still list it, and so bring the folder back).
     pub fn folder_removed(&self, dir_key: &str) {
-        {
-            let mut inner = self.inner.lock().expect("recent changes");
-            for (_, names) in inner
-                .by_dir
-                .iter_mut()
-                .filter(|(dir, _)| dir.starts_with(dir_key))
-            {
-                names.retain(|_, r| !matches!(r.change, Change::Stored { .. }));
-            }
-            inner.by_dir.retain(|_, names| !names.is_empty());
-        }
+        self.retain_below(dir_key, |r| !matches!(r.change, Change::Stored { .. }));
         self.record(dir_key, Change::FolderRemoved, None);
     }
 
     /// What we did below folder `dir_key` no longer holds: another folder was moved
     /// there, whose objects are new whatever we deleted there before.
     pub fn forget_below(&self, dir_key: &str) {
+        self.retain_below(dir_key, |_| false);
+    }
+
+    /// Keeps of the records below folder `dir_key` those `keep` says.
+    fn retain_below(&self, dir_key: &str, keep: impl Fn(&Record) -> bool) {
         let mut inner = self.inner.lock().expect("recent changes");
-        inner.by_dir.retain(|dir, _| !dir.starts_with(dir_key));
+        inner.by_dir.retain(|dir, names| {
+            if dir.starts_with(dir_key) {
+                names.retain(|_, r| keep(r));
+            }
+            !names.is_empty()
+        });
     }
 
     /// Lays our changes over the entries a listing of folder `dir_key` gave:
@@ -308,12 +308,12 @@ impl RecentChanges {
         out
     }
 
-    /// Whether every row of a listing below a folder is an object we deleted.
-    pub fn only_removed(&self, rows: &[ListEntry]) -> bool {
-        rows.iter().all(|row| match row {
+    /// Whether a listing's row is an object we deleted (a lagging replica's).
+    pub fn lists_removed(&self, row: &ListEntry) -> bool {
+        match row {
             ListEntry::Object(o) => self.is_removed(&o.name, Some(&o.hash)),
             ListEntry::Subdir { .. } => false,
-        })
+        }
     }
 
     /// What we stored under `key`, if it was us, lately.

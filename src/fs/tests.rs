@@ -959,6 +959,16 @@ async fn a_name_too_long_is_enametoolong_from_a_cached_listing_too() {
 }
 
 /// A listing of the root as Swift holds it now, rows and all.
+/// Another writer's object `name`, PUT straight into Swift (plain metadata).
+async fn put_theirs(f: &Fixture, name: &str, data: Bytes) {
+    let object = ObjectName::new(name.to_string()).unwrap();
+    let meta = crate::swift::ObjectMeta::default();
+    f.memory
+        .put_object(&f.container, &object, data, &meta)
+        .await
+        .unwrap();
+}
+
 async fn root_rows(f: &Fixture) -> Vec<crate::swift::ListEntry> {
     let query = ListQuery {
         delimiter: Some('/'),
@@ -1089,12 +1099,7 @@ async fn a_lagging_listing_does_not_bring_back_a_folder_we_removed() {
     assert_not_found(&fs, &["gone", "moved"]).await;
 
     // another writer stores a file below "gone": the folder is back
-    let below = ObjectName::new("gone/new".to_string()).unwrap();
-    let meta = crate::swift::ObjectMeta::default();
-    f.memory
-        .put_object(&f.container, &below, bytes(5, 1), &meta)
-        .await
-        .unwrap();
+    put_theirs(&f, "gone/new", bytes(5, 1)).await;
     let mut rows = before;
     rows.push(crate::swift::ListEntry::Subdir {
         subdir: "gone/".into(),
@@ -1175,12 +1180,7 @@ async fn a_lagging_listing_of_a_folders_old_files_does_not_bring_it_back() {
     assert_not_found(&fs, &["moved", "emptied"]).await;
 
     // another writer stores a file below "moved": the folder is back, with that file
-    let theirs = ObjectName::new("moved/new".to_string()).unwrap();
-    let meta = crate::swift::ObjectMeta::default();
-    f.memory
-        .put_object(&f.container, &theirs, bytes(5, 2), &meta)
-        .await
-        .unwrap();
+    put_theirs(&f, "moved/new", bytes(5, 2)).await;
     f.faults.clear();
     f.faults
         .inject(stale("moved/", [moved, list("moved/").await].concat()));
@@ -1245,12 +1245,7 @@ async fn a_lagging_listing_without_our_new_files_keeps_their_folder_whole() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lagging_listing_of_a_version_replaced_before_the_delete_stays_hidden() {
     let f = fixture().await;
-    let theirs = ObjectName::new("theirs".to_string()).unwrap();
-    let meta = crate::swift::ObjectMeta::default();
-    f.memory
-        .put_object(&f.container, &theirs, bytes(50, 1), &meta)
-        .await
-        .unwrap();
+    put_theirs(&f, "theirs", bytes(50, 1)).await;
     let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
     let (attr, opened) = fs
         .create(ROOT_INO, OsStr::new("ours"), true, WRITER, 0o644, OWNER)
@@ -1692,12 +1687,7 @@ async fn a_new_file_in_a_folder_whose_listing_is_not_cached_costs_its_lookup_and
 
     // listed, then pushed out of the cache by another folder's listing
     let fs = f.remount_with(|c| c.dir_cache_max_dirs = 1);
-    let sub = ObjectName::new("sub/x".to_string()).unwrap();
-    let meta = crate::swift::ObjectMeta::default();
-    f.memory
-        .put_object(&f.container, &sub, bytes(10, 3), &meta)
-        .await
-        .unwrap();
+    put_theirs(&f, "sub/x", bytes(10, 3)).await;
     let sub = attr_at(&fs, "sub").await.ino;
     let dir = fs.opendir(sub).await.unwrap();
     fs.release_dir(dir);
