@@ -7,7 +7,8 @@ use super::inode::{Inode, ROOT_INO};
 use super::writer::Committed;
 use super::{Attr, Caller, DirEntry, FsError, NodeKind, SwiftFs, name_str};
 use crate::swift::{
-    ContainerName, ListEntry, ListQuery, Manifest, ObjectMeta, ObjectName, ObjectStore, SwiftError,
+    ContainerName, ListEntry, ListQuery, ListedObject, Manifest, ObjectMeta, ObjectName,
+    ObjectStore, SwiftError,
 };
 use bytes::Bytes;
 use std::ffi::OsStr;
@@ -345,7 +346,7 @@ impl SwiftFs {
     /// Whether any object lies below a folder's key, its own marker aside.
     async fn has_objects_below(&self, key: &str) -> Result<bool, FsError> {
         // what we stored below lately, which a lagging replica may not list yet
-        if !self.recent.stored_below(key).is_empty() {
+        if self.recent.any_stored_below(key) {
             return Ok(true);
         }
         // the folder's own `key` marker, and what we deleted that a lagging replica
@@ -417,8 +418,8 @@ impl SwiftFs {
         let old_key = self.inodes.key(&source);
         let etag_of = |inode: &Inode| inode.with_state(|s| s.etag.clone());
         let (left_before, replaced) = (etag_of(&source), target.as_deref().and_then(etag_of));
-        // the objects a folder's rename deleted below the old name
-        let mut moved_away = Vec::new();
+        // the objects a folder's rename deleted below the old name, and their rows
+        let (mut moved_away, mut listed) = (Vec::new(), Vec::new());
         // the ETag listings show for the file left behind
         let left = match source.kind {
             NodeKind::File | NodeKind::Symlink | NodeKind::Fifo | NodeKind::Socket => {
@@ -426,7 +427,7 @@ impl SwiftFs {
                     .await?
             }
             NodeKind::Dir => {
-                moved_away = self
+                (moved_away, listed) = self
                     .rename_dir(&source, &new_parent, new_name, target.as_deref())
                     .await?;
                 None
@@ -444,14 +445,8 @@ impl SwiftFs {
         self.inodes.rename(&source, &new_parent, new_name);
         let new_key = self.inodes.key(&source);
         if source.kind == NodeKind::Dir {
-            // below the old name only our deletions hold now (a lagging replica
-            // lists the moved objects there), and the objects copied below the new
-            // one are new, whatever we deleted there before
-            self.recent.folder_removed(&old_key);
-            for (name, etag) in moved_away {
-                self.recent.removed(&name, etag, None);
-            }
-            self.recent.forget_below(&new_key);
+            self.recent
+                .folder_moved(&old_key, &new_key, &moved_away, listed);
         } else {
             self.recent.removed(&old_key, left, left_before);
         }
@@ -522,7 +517,7 @@ impl SwiftFs {
         new_parent: &Inode,
         new_name: &str,
         target: Option<&Inode>,
-    ) -> Result<Vec<(String, Option<String>)>, FsError> {
+    ) -> Result<(Vec<(String, Option<String>)>, Vec<ListedObject>), FsError> {
         let from = self.inodes.key(source);
         let to = format!("{}{new_name}/", self.inodes.key(new_parent));
         if to.starts_with(&from) {
@@ -575,13 +570,17 @@ impl SwiftFs {
             .await?;
         // what a lagging replica still lists of what we deleted is not there; what
         // we stored lately is there, listed or not
-        let mut objects: Vec<(String, Option<String>)> = rows
+        let listed: Vec<ListedObject> = rows
             .into_iter()
             .filter(|r| !self.recent.lists_removed(r))
             .filter_map(|r| match r {
-                ListEntry::Object(o) => Some((o.name, Some(o.hash))),
+                ListEntry::Object(o) => Some(o),
                 ListEntry::Subdir { .. } => None,
             })
+            .collect();
+        let mut objects: Vec<(String, Option<String>)> = listed
+            .iter()
+            .map(|o| (o.name.clone(), Some(o.hash.clone())))
             .collect();
         for (name, etag) in self.recent.stored_below(&from) {
             if !objects.iter().any(|(n, _)| *n == name) {
@@ -640,7 +639,7 @@ impl SwiftFs {
             }
         }
         log::info!("renamed folder {from} to {to}: {} objects", objects.len());
-        Ok(objects)
+        Ok((objects, listed))
     }
 }
 

@@ -446,10 +446,30 @@ impl SwiftFs {
                 if let Some(inode) = self.recent.stored_inode(&file_key) {
                     return Ok(inode);
                 }
+                if let Some(kind) = self.recent.copied(&file_key) {
+                    return Ok(self.listed_inode(parent, name, &kind));
+                }
                 self.dirs.remember_miss(parent.ino, name, ticket);
                 Err(FsError::NotFound)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The inode of `dir`'s entry `name`, as a listing shows it.
+    fn listed_inode(&self, dir: &Arc<Inode>, name: &str, kind: &EntryKind) -> Arc<Inode> {
+        match kind {
+            EntryKind::File(meta) => {
+                let kind = NodeKind::of_object(meta.posix.mode);
+                self.inodes.upsert(dir, name, kind, Some(meta))
+            }
+            EntryKind::Dir { marker, .. } => {
+                let inode = self.inodes.upsert(dir, name, NodeKind::Dir, None);
+                if let Some(meta) = marker {
+                    inode.update_from_listing(meta, SystemTime::now());
+                }
+                inode
+            }
         }
     }
 
@@ -486,6 +506,7 @@ impl SwiftFs {
         let started = Instant::now();
         let rows = self.store.list_all(&self.container, &query).await?;
         let (mut entries, hidden) = entries_from_rows(&key, &rows);
+        let ours = self.recent.overlay(&key, &mut entries);
         for (name, kind) in entries.iter_mut() {
             if let EntryKind::File(meta) = kind
                 && let Some(link) = meta.swift_link.take()
@@ -493,7 +514,6 @@ impl SwiftFs {
                 self.adopt_swift_link(&format!("{key}{name}"), Some(&link), &mut meta.posix);
             }
         }
-        let ours = self.recent.overlay(&key, &mut entries);
         for name in &ours.check_below {
             if self
                 .only_our_deletions_below(&format!("{key}{name}"))
@@ -515,19 +535,7 @@ impl SwiftFs {
         let mut entries: std::collections::BTreeMap<String, Arc<Inode>> = entries
             .into_iter()
             .map(|(name, kind)| {
-                let inode = match &kind {
-                    EntryKind::File(meta) => {
-                        let kind = NodeKind::of_object(meta.posix.mode);
-                        self.inodes.upsert(dir, &name, kind, Some(meta))
-                    }
-                    EntryKind::Dir { marker, .. } => {
-                        let inode = self.inodes.upsert(dir, &name, NodeKind::Dir, None);
-                        if let Some(meta) = marker {
-                            inode.update_from_listing(meta, SystemTime::now());
-                        }
-                        inode
-                    }
-                };
+                let inode = self.listed_inode(dir, &name, &kind);
                 (name, inode)
             })
             .collect();

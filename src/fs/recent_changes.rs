@@ -12,8 +12,8 @@
 //! other writers".
 
 use super::inode::Inode;
-use super::listing::EntryKind;
-use crate::swift::ListEntry;
+use super::listing::{EntryKind, entries_from_rows};
+use crate::swift::{ListEntry, ListedObject};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,13 +44,20 @@ enum Change {
         inode: Arc<Inode>,
         etag: Option<String>,
     },
+    /// Copied here by us from a name we knew only from a listing (a folder's rename
+    /// moves what others or earlier mounts wrote), or a folder holding such copies:
+    /// the row as it is listed now.
+    Copied { row: ListEntry },
 }
 
 impl Change {
     fn version(&self) -> Option<&String> {
         match self {
             Change::Removed { etag } | Change::Stored { etag, .. } => etag.as_ref(),
-            Change::FolderRemoved => None,
+            Change::Copied {
+                row: ListEntry::Object(o),
+            } => Some(&o.hash),
+            Change::FolderRemoved | Change::Copied { .. } => None,
         }
     }
 }
@@ -70,6 +77,11 @@ impl Record {
         self.earlier.iter().any(|e| e == etag)
     }
 
+    /// Whether the name holds what we put there.
+    fn stores(&self) -> bool {
+        matches!(self.change, Change::Stored { .. } | Change::Copied { .. })
+    }
+
     /// Whether a folder listed as its marker alone (`below`: with objects below it)
     /// is the one we removed.
     fn hides_folder(&self, below: bool) -> bool {
@@ -79,7 +91,7 @@ impl Record {
     /// Whether a file Swift shows with `etag` is gone by our removal.
     fn removes(&self, etag: Option<&str>) -> bool {
         match (&self.change, etag) {
-            (Change::Stored { .. }, _) => false,
+            (Change::Stored { .. } | Change::Copied { .. }, _) => false,
             (Change::FolderRemoved, e) => e.is_some_and(|e| self.replaced(e)),
             // a large object's: listings show its manifest's ETag
             (Change::Removed { etag: None }, _) => true,
@@ -193,14 +205,75 @@ impl RecentChanges {
     /// and nothing we stored below it holds now (what we deleted there stays deleted:
     /// a lagging replica may still list it, and so bring the folder back).
     pub fn folder_removed(&self, dir_key: &str) {
-        self.retain_below(dir_key, |r| !matches!(r.change, Change::Stored { .. }));
+        self.retain_below(dir_key, |r| !r.stores());
         self.record(dir_key, Change::FolderRemoved, None);
     }
 
-    /// What we did below folder `dir_key` no longer holds: another folder was moved
-    /// there, whose objects are new whatever we deleted there before.
-    pub fn forget_below(&self, dir_key: &str) {
-        self.retain_below(dir_key, |_| false);
+    /// The folder `from` was moved to `to` by us (keys ending in `/`): `moved` are
+    /// the objects deleted below `from` (names and versions), `listed` the rows the
+    /// rename listed of them. A lagging replica may still list them below `from`
+    /// and not yet below `to`: both names keep our side for a while.
+    pub fn folder_moved(
+        &self,
+        from: &str,
+        to: &str,
+        moved: &[(String, Option<String>)],
+        listed: Vec<ListedObject>,
+    ) {
+        // what we did below `to` before (a folder replaced) no longer holds: the
+        // objects copied there are new, whatever we deleted there
+        self.retain_below(to, |_| false);
+        let renamed = |name: &str| format!("{to}{}", &name[from.len()..]);
+        let mut folders = std::collections::BTreeSet::new();
+        for (name, _) in moved {
+            let rest = &name[from.len()..];
+            for (i, _) in rest.match_indices('/') {
+                folders.insert(format!("{to}{}", &rest[..=i]));
+            }
+        }
+        for subdir in folders {
+            let row = ListEntry::Subdir {
+                subdir: subdir.clone(),
+            };
+            self.record(&subdir, Change::Copied { row }, None);
+        }
+        for mut row in listed {
+            row.name = renamed(&row.name);
+            let key = row.name.clone();
+            let row = ListEntry::Object(row);
+            self.record(&key, Change::Copied { row }, None);
+        }
+        // what we stored (or copied) below `from` moved along, inodes and all
+        let ours: Vec<(String, Change)> = {
+            let mut inner = self.inner.lock().expect("recent changes");
+            let mut ours = Vec::new();
+            for (dir, names) in inner.by_dir.iter_mut().filter(|(d, _)| d.starts_with(from)) {
+                let stored: Vec<String> = names
+                    .iter()
+                    .filter(|(_, r)| r.stores())
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                for name in stored {
+                    let mut change = names.remove(&name).expect("listed just above").change;
+                    if let Change::Copied { row } = &mut change {
+                        match row {
+                            ListEntry::Object(o) => o.name = renamed(&o.name),
+                            ListEntry::Subdir { subdir } => *subdir = renamed(subdir),
+                        }
+                    }
+                    ours.push((renamed(&format!("{dir}{name}")), change));
+                }
+            }
+            inner.by_dir.retain(|_, names| !names.is_empty());
+            ours
+        };
+        for (key, change) in ours {
+            self.record(&key, change, None);
+        }
+        self.folder_removed(from);
+        for (name, etag) in moved {
+            self.removed(name, etag.clone(), None);
+        }
     }
 
     /// Keeps of the records below folder `dir_key` those `keep` says.
@@ -259,9 +332,31 @@ impl RecentChanges {
                         overlay.stored.push((name.clone(), inode.clone()));
                     }
                 }
+                Change::Copied { row } => {
+                    if !entries.contains_key(name) {
+                        log::debug!("listing of {dir_key:?} misses {name:?}, copied by us");
+                        let (copied, _) = entries_from_rows(dir_key, std::slice::from_ref(row));
+                        entries.extend(copied);
+                    }
+                }
             }
         }
         overlay
+    }
+
+    /// What we copied to `key` (see [`RecentChanges::folder_moved`]), as the listing
+    /// of its folder shows it.
+    pub fn copied(&self, key: &str) -> Option<EntryKind> {
+        let (dir, name) = split(key);
+        let row = self
+            .with_record(key, |r| match &r.change {
+                Change::Copied { row } => Some(row.clone()),
+                _ => None,
+            })
+            .flatten()?;
+        entries_from_rows(dir, std::slice::from_ref(&row))
+            .0
+            .remove(name)
     }
 
     /// What `ask` says of the record of `key`'s name (`None` without one).
@@ -295,17 +390,47 @@ impl RecentChanges {
     /// The objects (names and versions) and folders (marker names) we stored below
     /// the folder `dir_key` lately: a lagging replica may not list them yet.
     pub fn stored_below(&self, dir_key: &str) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        self.each_stored_below(dir_key, |name, etag| {
+            out.push((name, etag.cloned()));
+            true
+        });
+        out
+    }
+
+    /// Whether we stored anything below the folder `dir_key` lately.
+    pub fn any_stored_below(&self, dir_key: &str) -> bool {
+        let mut any = false;
+        self.each_stored_below(dir_key, |_, _| {
+            any = true;
+            false
+        });
+        any
+    }
+
+    /// Calls `each` with the name and version of what we stored below `dir_key`
+    /// (copied folders hold nothing of their own) until it returns false.
+    fn each_stored_below(
+        &self,
+        dir_key: &str,
+        mut each: impl FnMut(String, Option<&String>) -> bool,
+    ) {
         let mut inner = self.inner.lock().expect("recent changes");
         inner.expire(Instant::now());
-        let mut out = Vec::new();
         for (dir, names) in inner.by_dir.iter().filter(|(d, _)| d.starts_with(dir_key)) {
             for (name, record) in names {
-                if let Change::Stored { etag, .. } = &record.change {
-                    out.push((format!("{dir}{name}"), etag.clone()));
+                let etag = match &record.change {
+                    Change::Stored { etag, .. } => etag.as_ref(),
+                    Change::Copied {
+                        row: ListEntry::Object(o),
+                    } => Some(&o.hash),
+                    _ => continue,
+                };
+                if !each(format!("{dir}{name}"), etag) {
+                    return;
                 }
             }
         }
-        out
     }
 
     /// Whether a listing's row is an object we deleted (a lagging replica's).
@@ -320,7 +445,7 @@ impl RecentChanges {
     pub fn stored_inode(&self, key: &str) -> Option<Arc<Inode>> {
         self.with_record(key, |r| match &r.change {
             Change::Stored { inode, .. } => Some(inode.clone()),
-            Change::Removed { .. } | Change::FolderRemoved => None,
+            Change::Removed { .. } | Change::FolderRemoved | Change::Copied { .. } => None,
         })
         .flatten()
     }

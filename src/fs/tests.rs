@@ -500,17 +500,7 @@ impl Fixture {
 
     /// The names in a folder, as a fresh `ls` sees them.
     async fn names(&self, ino: u64) -> Vec<String> {
-        let dir = self.fs.opendir(ino).await.unwrap();
-        let mut names = Vec::new();
-        self.fs
-            .readdir(ino, dir, 0, false, |e, _| {
-                names.push(e.name.clone());
-                false
-            })
-            .unwrap();
-        self.fs.release_dir(dir);
-        names.retain(|n| n != "." && n != "..");
-        names
+        names_in(&self.fs, ino).await
     }
 
     /// Marker PUTs of names containing `part` take `wait`.
@@ -689,6 +679,19 @@ async fn attr_at(fs: &SwiftFs, path: &str) -> Attr {
 }
 
 /// The entries of the root as one listing hands them over (readdirplus).
+async fn names_in(fs: &SwiftFs, ino: u64) -> Vec<String> {
+    let dir = fs.opendir(ino).await.unwrap();
+    let mut names = Vec::new();
+    fs.readdir(ino, dir, 0, false, |e, _| {
+        names.push(e.name.clone());
+        false
+    })
+    .unwrap();
+    fs.release_dir(dir);
+    names.retain(|n| n != "." && n != "..");
+    names
+}
+
 async fn listed(fs: &SwiftFs) -> std::collections::BTreeMap<String, Attr> {
     let dir = fs.opendir(ROOT_INO).await.unwrap();
     let mut out = std::collections::BTreeMap::new();
@@ -1237,6 +1240,52 @@ async fn a_lagging_listing_without_our_new_files_keeps_their_folder_whole() {
         "the file moved with its folder"
     );
     assert!(matches!(head("d/f").await, Err(SwiftError::NotFound(_))));
+}
+
+/// A folder's rename copies what others wrote below it; a replica that missed the
+/// copies' updates lists nothing below the new name (the soak, seed 3, found a moved
+/// file missing from its new folder): the copies are shown, and the folder is not
+/// empty, until the listing has them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_listing_without_a_moved_folders_copies_still_shows_them() {
+    let f = fixture().await;
+    put_theirs(&f, "d/c", bytes(5, 1)).await;
+    put_theirs(&f, "d/sub/b", bytes(7, 2)).await;
+    let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
+    let (root, below_d) = (root_rows(&f).await, {
+        let query = ListQuery {
+            prefix: Some("d/".into()),
+            ..ListQuery::default()
+        };
+        f.memory.list_page(&f.container, &query).await.unwrap()
+    });
+    assert_eq!(below_d.len(), 2, "{below_d:?}");
+    rename_in_root(&fs, "d", "e").await;
+    // every listing as before the rename
+    for (prefix, rows) in [("e/", Vec::new()), ("d/", below_d)] {
+        let stale = Rule::new(Op::List, Effect::Rows(rows)).on(prefix);
+        f.faults.inject(stale.times(u64::MAX));
+    }
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(root)).times(u64::MAX));
+    let names: Vec<String> = listed(&fs).await.into_keys().collect();
+    assert_eq!(names, ["e"]);
+    let e = fs.lookup(ROOT_INO, OsStr::new("e")).await.unwrap();
+    assert_eq!(names_in(&fs, e.ino).await, ["c", "sub"]);
+    let sub = fs.lookup(e.ino, OsStr::new("sub")).await.unwrap();
+    assert_eq!(sub.kind, NodeKind::Dir);
+    assert_eq!(names_in(&fs, sub.ino).await, ["b"]);
+    let b = fs.lookup(sub.ino, OsStr::new("b")).await.unwrap();
+    assert_eq!(b.size, 7);
+    let refused = fs.rmdir(e.ino, OsStr::new("sub")).await;
+    assert!(matches!(refused, Err(FsError::NotEmpty)), "{refused:?}");
+    // moved once more, the copies go along though no listing shows them yet
+    rename_in_root(&fs, "e", "g").await;
+    let g = fs.lookup(ROOT_INO, OsStr::new("g")).await.unwrap();
+    assert_eq!(names_in(&fs, g.ino).await, ["c", "sub"]);
+    let object = ObjectName::new("g/sub/b".to_string()).unwrap();
+    let moved = f.memory.head_object(&f.container, &object).await.unwrap();
+    assert_eq!(moved.size, 7);
 }
 
 /// A replica can miss several of our changes to a name: one that shows a version we
