@@ -433,9 +433,13 @@ impl RecentChanges {
         }
     }
 
-    /// Whether a listing's row is an object we deleted (a lagging replica's).
+    /// Whether a listing's row is an object we deleted (a lagging replica's): a
+    /// file's version we deleted, or the marker of a folder we removed.
     pub fn lists_removed(&self, row: &ListEntry) -> bool {
         match row {
+            ListEntry::Object(o) if o.name.ends_with('/') || o.meta().directory => {
+                self.hides_folder(&o.name, false) || self.is_removed(&o.name, Some(&o.hash))
+            }
             ListEntry::Object(o) => self.is_removed(&o.name, Some(&o.hash)),
             ListEntry::Subdir { .. } => false,
         }

@@ -1242,6 +1242,34 @@ async fn a_lagging_listing_without_our_new_files_keeps_their_folder_whole() {
     assert!(matches!(head("d/f").await, Err(SwiftError::NotFound(_))));
 }
 
+/// The marker of a folder we removed, still listed by a lagging replica, is no
+/// object below its parent (the soak, seed 3, found `rmdir` of the parent refused).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_listing_of_a_removed_folders_marker_lets_its_parent_go() {
+    let f = fixture().await;
+    let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
+    let p = fs
+        .mkdir(ROOT_INO, OsStr::new("p"), 0o755, OWNER)
+        .await
+        .unwrap();
+    fs.mkdir(p.ino, OsStr::new("q"), 0o755, OWNER)
+        .await
+        .unwrap();
+    fs.store_pending_dirs(Duration::from_secs(10)).await;
+    put_theirs(&f, "p/r/", Bytes::new()).await;
+    let query = ListQuery {
+        prefix: Some("p/".into()),
+        ..ListQuery::default()
+    };
+    let below_p = f.memory.list_page(&f.container, &query).await.unwrap();
+    assert_eq!(below_p.len(), 2, "both markers: {below_p:?}");
+    fs.rmdir(p.ino, OsStr::new("q")).await.unwrap();
+    fs.rmdir(p.ino, OsStr::new("r")).await.unwrap();
+    f.faults
+        .inject(Rule::new(Op::List, Effect::Rows(below_p)).times(u64::MAX));
+    fs.rmdir(ROOT_INO, OsStr::new("p")).await.unwrap();
+}
+
 /// A folder's rename copies what others wrote below it; a replica that missed the
 /// copies' updates lists nothing below the new name (the soak, seed 3, found a moved
 /// file missing from its new folder): the copies are shown, and the folder is not
