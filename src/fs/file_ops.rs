@@ -59,10 +59,26 @@ impl SwiftFs {
     /// HEAD and then a GET would take two). `None` if it is not in Swift.
     async fn fetch_start(&self, inode: &Inode) -> Result<Option<(ObjectInfo, Bytes)>, FsError> {
         let object = self.object_name(inode)?;
-        let first = self
-            .store
-            .get_range_with_info(&self.container, &object, 0..OPEN_WINDOW, None)
-            .await;
+        // What we stored lately is asked for by its ETag: a replica that missed it
+        // answers 412, and the proxy asks the next one. Refused by all, someone else
+        // replaced it since: whatever Swift has now is opened.
+        let ours = self
+            .recent
+            .stored_inode(object.as_str())
+            .filter(|stored| stored.ino == inode.ino)
+            .and_then(|stored| stored.with_state(|s| s.etag.clone()));
+        let get = |pin: Option<String>| {
+            let object = &object;
+            async move {
+                self.store
+                    .get_range_with_info(&self.container, object, 0..OPEN_WINDOW, pin.as_deref())
+                    .await
+            }
+        };
+        let first = match get(ours.clone()).await {
+            Err(SwiftError::PreconditionFailed(_)) if ours.is_some() => get(None).await,
+            first => first,
+        };
         match first {
             Ok((info, head)) => {
                 inode.update_from_head(&info);

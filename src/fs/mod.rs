@@ -417,6 +417,13 @@ impl SwiftFs {
             Err(e) => return Err(e.into()),
         };
         let below = below && !self.only_our_deletions_below(&file_key).await?;
+        if !below
+            && let Ok(info) = &head
+            && let Some(inode) = self.recent.stored_over(&file_key, info.etag.as_deref())
+        {
+            log::debug!("lookup of {file_key}: a replica still has the version we replaced");
+            return Ok(inode);
+        }
         match head {
             // the marker of a folder we removed, from a lagging replica
             Ok(info) if info.meta.directory && self.recent.hides_folder(&file_key, below) => {

@@ -445,6 +445,18 @@ impl RecentChanges {
         }
     }
 
+    /// What we stored under `key` lately, if Swift shows `etag` there: a version we
+    /// replaced, from a replica that missed our change.
+    pub fn stored_over(&self, key: &str, etag: Option<&str>) -> Option<Arc<Inode>> {
+        self.with_record(key, |r| match &r.change {
+            Change::Stored { inode, .. } if etag.is_some_and(|e| r.replaced(e)) => {
+                Some(inode.clone())
+            }
+            _ => None,
+        })
+        .flatten()
+    }
+
     /// What we stored under `key`, if it was us, lately.
     pub fn stored_inode(&self, key: &str) -> Option<Arc<Inode>> {
         self.with_record(key, |r| match &r.change {

@@ -1242,6 +1242,39 @@ async fn a_lagging_listing_without_our_new_files_keeps_their_folder_whole() {
     assert!(matches!(head("d/f").await, Err(SwiftError::NotFound(_))));
 }
 
+/// A node that missed our rename over a file still has the version we replaced; the
+/// proxy may ask it (the soak found `stat` after `rename a b` give the old `b`'s
+/// size): a lookup keeps what we stored, and an open asks for our version by its ETag.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_replica_of_a_file_we_replaced_is_not_what_we_show_or_open() {
+    let f = fixture().await;
+    let fs = f.remount_with(|c| c.dir_cache_ttl = Duration::ZERO);
+    let (old, new) = (bytes(100, 1), bytes(200, 2));
+    for (name, data) in [("b", &old), ("h", &new), ("stale-b", &old)] {
+        put_theirs(&f, name, data.clone()).await;
+    }
+    rename_in_root(&fs, "h", "b").await;
+    let stale = ObjectName::new("stale-b".to_string()).unwrap();
+    for op in [Op::Head, Op::Get] {
+        let rule = Rule::new(op, Effect::StaleAs(stale.clone())).on("b");
+        f.faults.inject(rule.times(u64::MAX));
+    }
+    let b = fs.lookup(ROOT_INO, OsStr::new("b")).await.unwrap();
+    assert_eq!(b.size, 200, "the size of the file we renamed over b");
+    // the first open uses the HEAD the rename made, the second asks Swift
+    for _ in 0..2 {
+        let opened = fs.open(b.ino, OpenMode::default()).await.unwrap();
+        let got = fs.read(opened.fh, 0, 4096).await.unwrap();
+        assert!(
+            got == new,
+            "{} bytes: not what we renamed over b",
+            got.len()
+        );
+        fs.release(opened.fh).await;
+    }
+    assert!(f.faults.fired() >= 3, "the stale node was asked");
+}
+
 /// The marker of a folder we removed, still listed by a lagging replica, is no
 /// object below its parent (the soak, seed 3, found `rmdir` of the parent refused).
 #[tokio::test(flavor = "multi_thread")]

@@ -81,6 +81,11 @@ pub enum Effect {
     CutBody { after: u64 },
     /// The request waits this long before it goes on.
     Delay(Duration),
+    /// A HEAD or GET is answered by a node that missed the latest changes: with what
+    /// the store holds under this other name (an earlier version kept there). A GET
+    /// pinned to another version is refused there and goes on to the next node, as
+    /// Swift's proxy does with a 412: it gets the object. Other requests go on untouched.
+    StaleAs(ObjectName),
     /// A listing page answers with those of these rows under its prefix instead of
     /// the store's: a container replica that missed updates. Other requests go on
     /// untouched.
@@ -198,7 +203,7 @@ async fn apply<T>(
     call: impl Future<Output = Result<T, SwiftError>>,
 ) -> Result<T, SwiftError> {
     match effect {
-        None | Some(Effect::Rows(_)) => call.await,
+        None | Some(Effect::Rows(_) | Effect::StaleAs(_)) => call.await,
         Some(Effect::Status(status)) => Err(refused(op, what, status)),
         Some(Effect::LostAnswer | Effect::CutBody { .. }) => {
             // whatever the store answered, it never reaches the caller
@@ -331,9 +336,18 @@ impl ObjectStore for FaultStore {
         c: &ContainerName,
         o: &ObjectName,
     ) -> Result<ObjectInfo, SwiftError> {
-        let call = self.inner.head_object(c, o);
-        self.run(Op::Head, object_what(c, o), &[o.as_str()], call)
-            .await
+        match self.take(Op::Head, &[o.as_str()]) {
+            Some(Effect::StaleAs(old)) => self.inner.head_object(c, &old).await,
+            effect => {
+                apply(
+                    effect,
+                    Op::Head,
+                    object_what(c, o),
+                    self.inner.head_object(c, o),
+                )
+                .await
+            }
+        }
     }
 
     async fn get_object(
@@ -344,8 +358,14 @@ impl ObjectStore for FaultStore {
         if_match: Option<&str>,
     ) -> Result<ObjectStream<'_>, SwiftError> {
         let what = object_what(c, o);
-        let call = self.inner.get_object(c, o, range, if_match);
+        let call = self.inner.get_object(c, o, range.clone(), if_match);
         match self.take(Op::Get, &[o.as_str()]) {
+            Some(Effect::StaleAs(old)) => {
+                match self.inner.get_object(c, &old, range, if_match).await {
+                    Err(SwiftError::PreconditionFailed(_)) => call.await,
+                    stale => stale,
+                }
+            }
             Some(Effect::CutBody { after }) => {
                 let stream = call.await?;
                 Ok(ObjectStream {
