@@ -45,6 +45,12 @@ async fn object_round_trip_with_awkward_names() {
             info.meta.mtime,
             swiftmount::swift::parse_time("1700000000.5")
         );
+        let newest = t.client.head_newest(&t.name, &obj(name)).await.unwrap();
+        assert_eq!(
+            (newest.size, &newest.etag, newest.meta.mtime),
+            (info.size, &info.etag, info.meta.mtime),
+            "{name}: X-Newest"
+        );
         let got = t
             .client
             .get_range(&t.name, &obj(name), 0..data.len() as u64, None)

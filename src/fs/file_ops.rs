@@ -42,7 +42,20 @@ impl SwiftFs {
     /// HEADs a file, updating its inode; `None` if it is not in Swift.
     pub(super) async fn head(&self, inode: &Inode) -> Result<Option<ObjectInfo>, FsError> {
         let object = self.object_name(inode)?;
-        match self.store.head_object(&self.container, &object).await {
+        let head = match self.store.head_object(&self.container, &object).await {
+            // a node that missed our change answered: ask them all
+            Ok(info)
+                if self
+                    .recent
+                    .stored_over(object.as_str(), info.etag.as_deref())
+                    .is_some() =>
+            {
+                log::debug!("HEAD of {object}: a node still has the version we replaced");
+                self.store.head_newest(&self.container, &object).await
+            }
+            head => head,
+        };
+        match head {
             Ok(mut info) => {
                 let link = info.meta.swift_link.as_deref();
                 self.adopt_swift_link(object.as_str(), link, &mut info.meta.posix);

@@ -1273,6 +1273,25 @@ async fn a_stale_replica_of_a_file_we_replaced_is_not_what_we_show_or_open() {
         fs.release(opened.fh).await;
     }
     assert!(f.faults.fired() >= 3, "the stale node was asked");
+    // emptied (the soak found a truncate to 0 read back whole): an empty object has
+    // no range to GET, so the open asks a HEAD, which the stale node answers too
+    let empty = SetAttr {
+        size: Some(0),
+        ..SetAttr::default()
+    };
+    fs.setattr(b.ino, empty).await.unwrap();
+    for _ in 0..2 {
+        let opened = fs.open(b.ino, OpenMode::default()).await.unwrap();
+        let got = fs.read(opened.fh, 0, 4096).await.unwrap();
+        assert!(
+            got.is_empty(),
+            "{} bytes read of the emptied file",
+            got.len()
+        );
+        fs.release(opened.fh).await;
+    }
+    let b = fs.lookup(ROOT_INO, OsStr::new("b")).await.unwrap();
+    assert_eq!(b.size, 0);
 }
 
 /// The marker of a folder we removed, still listed by a lagging replica, is no

@@ -319,6 +319,13 @@ impl SwiftClient {
         sent
     }
 
+    /// An object's headers, from a HEAD.
+    async fn head_with(&self, spec: RequestSpec<'_>) -> Result<ObjectInfo, SwiftError> {
+        let resp = self.execute(&spec).await?;
+        let size = header_u64(resp.headers(), "content-length").unwrap_or(0);
+        Ok(ObjectInfo::from_headers(resp.headers(), size))
+    }
+
     /// Sends a request, renewing the token once on 401 and retrying transient
     /// failures. Returns only 2xx responses.
     async fn execute(&self, spec: &RequestSpec<'_>) -> Result<Response, SwiftError> {
@@ -702,9 +709,18 @@ impl ObjectStore for SwiftClient {
     ) -> Result<ObjectInfo, SwiftError> {
         // a Swift symlink's own headers, not its target's
         let spec = RequestSpec::new(Method::HEAD, Some(c), Some(o)).query("symlink", "get");
-        let resp = self.execute(&spec).await?;
-        let size = header_u64(resp.headers(), "content-length").unwrap_or(0);
-        Ok(ObjectInfo::from_headers(resp.headers(), size))
+        self.head_with(spec).await
+    }
+
+    async fn head_newest(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+    ) -> Result<ObjectInfo, SwiftError> {
+        let spec = RequestSpec::new(Method::HEAD, Some(c), Some(o))
+            .query("symlink", "get")
+            .header("X-Newest", "true")?;
+        self.head_with(spec).await
     }
 
     /// Retries cover getting the response; a body that breaks off is asked for again

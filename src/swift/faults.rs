@@ -350,6 +350,17 @@ impl ObjectStore for FaultStore {
         }
     }
 
+    async fn head_newest(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+    ) -> Result<ObjectInfo, SwiftError> {
+        // every node is asked: a stale one does not decide
+        let call = self.inner.head_newest(c, o);
+        self.run(Op::Head, object_what(c, o), &[o.as_str()], call)
+            .await
+    }
+
     async fn get_object(
         &self,
         c: &ContainerName,

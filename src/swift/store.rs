@@ -90,6 +90,16 @@ pub trait ObjectStore: Send + Sync {
         o: &ObjectName,
     ) -> Result<ObjectInfo, SwiftError>;
 
+    /// A HEAD answered by the newest version any node holds (`X-Newest`: the proxy
+    /// asks every replica), for when a node that missed a change answered.
+    async fn head_newest(
+        &self,
+        c: &ContainerName,
+        o: &ObjectName,
+    ) -> Result<ObjectInfo, SwiftError> {
+        self.head_object(c, o).await
+    }
+
     /// GETs an object or a range of it. With `if_match`, a changed object is refused
     /// ([`SwiftError::PreconditionFailed`]) instead of mixing two versions.
     async fn get_object(
