@@ -228,7 +228,7 @@ impl RecentChanges {
         for (name, _) in moved {
             let rest = &name[from.len()..];
             for (i, _) in rest.match_indices('/') {
-                folders.insert(format!("{to}{}", &rest[..=i]));
+                folders.insert(renamed(&name[..=from.len() + i]));
             }
         }
         for subdir in folders {

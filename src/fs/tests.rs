@@ -678,7 +678,7 @@ async fn attr_at(fs: &SwiftFs, path: &str) -> Attr {
     attr
 }
 
-/// The entries of the root as one listing hands them over (readdirplus).
+/// The names in folder `ino` of `fs`, as a fresh `ls` sees them.
 async fn names_in(fs: &SwiftFs, ino: u64) -> Vec<String> {
     let dir = fs.opendir(ino).await.unwrap();
     let mut names = Vec::new();
@@ -692,6 +692,7 @@ async fn names_in(fs: &SwiftFs, ino: u64) -> Vec<String> {
     names
 }
 
+/// The entries of the root as one listing hands them over (readdirplus).
 async fn listed(fs: &SwiftFs) -> std::collections::BTreeMap<String, Attr> {
     let dir = fs.opendir(ROOT_INO).await.unwrap();
     let mut out = std::collections::BTreeMap::new();
